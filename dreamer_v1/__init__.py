@@ -1,0 +1,1 @@
+"""dreamer_v1 (see README.md)."""

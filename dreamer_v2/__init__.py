@@ -1,0 +1,1 @@
+"""dreamer_v2 (see README.md)."""

@@ -1,0 +1,1 @@
+"""dreamer_v3 (see README.md)."""

@@ -1,0 +1,1 @@
+"""ha2018 (see README.md)."""

@@ -1,0 +1,1 @@
+"""planet (see README.md)."""

@@ -1,0 +1,1 @@
+"""Shared plumbing for every paper folder: environments, configs, run records, replay, results."""

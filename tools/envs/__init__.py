@@ -1,0 +1,53 @@
+"""Every benchmark the papers use, behind one function: ``make_env(task, seed, **options)``.
+
+Task names follow the authors' score files so our runs join the published curves directly:
+``dmc_walker_walk``, ``dmcproprio_cartpole_balance``, ``atari_pong``, ``crafter_reward``,
+``minecraft_diamond``, ``carracing``, ``doom_take_cover``. The observation convention and the episode flags
+are documented in ``tools/README.md``.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import gymnasium as gym
+
+from tools.envs.wrappers import episode_flags
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # DMC pixels on a machine without a display (osmesa fails here)
+
+# suite prefix -> (module in tools.envs, description of valid names)
+SUITES: dict[str, tuple[str, str]] = {
+    "dmc": ("dmc", "dmc_<domain>_<task>, e.g. dmc_walker_walk (64x64 pixels)"),
+    "dmcproprio": ("dmc", "dmcproprio_<domain>_<task>, e.g. dmcproprio_cartpole_balance (state vector)"),
+    "atari": ("atari", "atari_<game>, e.g. atari_pong, atari_ms_pacman"),
+    "crafter": ("crafter_env", "crafter_reward, crafter_noreward"),
+    "minecraft": ("minecraft", "minecraft_diamond"),
+    "carracing": ("carracing", "carracing"),
+    "doom": ("doom", "doom_take_cover"),
+}
+
+
+class UnknownTaskError(ValueError):
+    pass
+
+
+def make_env(task: str, seed: int = 0, **options) -> gym.Env:
+    """Create ``task`` seeded with ``seed``; ``options`` are the suite's protocol options (see each module)."""
+    suite = _suite_of(task)
+    module = importlib.import_module(f"tools.envs.{SUITES[suite][0]}")
+    return module.make(task, seed, **options)
+
+
+def valid_tasks() -> str:
+    return "; ".join(description for _, description in SUITES.values())
+
+
+def _suite_of(task: str) -> str:
+    prefix = task.split("_", 1)[0]
+    if prefix in SUITES and task != prefix or task in ("carracing",):
+        return prefix
+    raise UnknownTaskError(f"unknown task {task!r}. Valid tasks: {valid_tasks()}")
+
+
+__all__ = ["make_env", "episode_flags", "valid_tasks", "UnknownTaskError", "SUITES"]

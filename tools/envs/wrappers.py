@@ -1,0 +1,30 @@
+"""Wrappers shared by every suite: action repeat with the ``env_steps`` count, and the episode flags."""
+from __future__ import annotations
+
+import gymnasium as gym
+
+
+def episode_flags(first: bool, terminated: bool, truncated: bool) -> dict[str, bool]:
+    """The Dreamer replay flags. A time limit ends the episode (``is_last``) but is not terminal."""
+    return {"is_first": bool(first), "is_last": bool(terminated or truncated), "is_terminal": bool(terminated)}
+
+
+class ActionRepeat(gym.Wrapper):
+    """Repeat each action ``repeat`` times, summing rewards; ``info['env_steps']`` counts the inner steps."""
+
+    def __init__(self, env: gym.Env, repeat: int) -> None:
+        super().__init__(env)
+        if repeat < 1:
+            raise ValueError(f"action repeat must be >= 1, got {repeat}")
+        self.action_repeat = int(repeat)
+
+    def step(self, action):
+        total = 0.0
+        for count in range(1, self.action_repeat + 1):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        info = dict(info)
+        info["env_steps"] = count
+        return obs, total, terminated, truncated, info
