@@ -32,7 +32,8 @@ def load_config(path: str | Path, presets: Sequence[str] = (), overrides: Sequen
     raw = OmegaConf.load(path)
     if "defaults" not in raw:
         raise ConfigError(f"{path} has no 'defaults' block")
-    config = raw.defaults
+    defaults = OmegaConf.create(OmegaConf.to_container(raw.defaults))
+    config = defaults
     OmegaConf.set_struct(config, True)
     valid = preset_names(path)
     for name in presets:
@@ -44,6 +45,7 @@ def load_config(path: str | Path, presets: Sequence[str] = (), overrides: Sequen
             raise ConfigError(f"override {item!r} is not of the form key=value")
         key = item.split("=", 1)[0].strip()
         config = _merge(config, OmegaConf.from_dotlist([item]), f"override {key!r}")
+    _check_types(defaults, config)
     OmegaConf.set_readonly(config, True)
     return config
 
@@ -57,6 +59,29 @@ def _merge(base: DictConfig, update: DictConfig, where: str) -> DictConfig:
                           f"{str(error).splitlines()[0]})") from None
     OmegaConf.set_struct(merged, True)
     return merged
+
+
+def _check_types(defaults: DictConfig, config: DictConfig, prefix: str = "") -> None:
+    """A value keeps the type its default declares (an int may stand for a float; a null default takes any)."""
+    for key, default in defaults.items():
+        value, name = config[key], f"{prefix}{key}"
+        if isinstance(default, DictConfig):
+            if not isinstance(value, DictConfig):
+                raise ConfigError(f"config key {name!r} must be a mapping, got {value!r}")
+            _check_types(default, value, f"{name}.")
+        elif default is not None and value is not None and not _same_kind(default, value):
+            raise ConfigError(f"config key {name!r} expects {type(default).__name__} (default {default!r}), "
+                              f"got {value!r}")
+
+
+def _same_kind(default: object, value: object) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)) or type(default).__name__ == "ListConfig":
+        return type(value).__name__ in ("ListConfig", "list", "tuple")
+    return isinstance(value, type(default))
 
 
 def to_yaml(config: DictConfig) -> str:
