@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
+from PIL import Image
 
 
 def episode_flags(first: bool, terminated: bool, truncated: bool) -> dict[str, bool]:
@@ -28,3 +30,25 @@ class ActionRepeat(gym.Wrapper):
         info = dict(info)
         info["env_steps"] = count
         return obs, total, terminated, truncated, info
+
+
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of a uint8 HWC image to ``size x size`` with PIL (what scipy's ``imresize`` used)."""
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    squeeze = image.ndim == 3 and image.shape[2] == 1
+    pil = Image.fromarray(image[..., 0] if squeeze else image)
+    out = np.asarray(pil.resize((size, size), Image.BILINEAR))
+    return out[..., None] if squeeze or out.ndim == 2 else out
+
+
+class UnknownOptionError(ValueError):
+    pass
+
+
+def check_options(suite: str, options: dict, allowed: dict) -> dict:
+    """Merge ``options`` over the defaults ``allowed``; an unknown option is a one-line error naming it."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise UnknownOptionError(f"{suite}: unknown option(s) {unknown}; valid options: {sorted(allowed)}")
+    return {**allowed, **options}

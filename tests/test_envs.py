@@ -1,0 +1,81 @@
+"""tools.envs: every suite is created, seeded, stepped; shapes, action repeat, time limits, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tools.envs import UnknownTaskError, episode_flags, make_env
+from tools.envs.wrappers import UnknownOptionError
+
+
+def rollout(env, steps: int, seed: int = 0):
+    """Reset with ``seed`` and take ``steps`` seeded random actions; returns (obs list, rewards, infos, ends)."""
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    frames, rewards, infos, ends = [obs], [], [], []
+    for _ in range(steps):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        frames.append(obs)
+        rewards.append(reward)
+        infos.append(info)
+        ends.append((terminated, truncated))
+        if terminated or truncated:
+            break
+    return frames, rewards, infos, ends
+
+
+def check_image(obs: dict, size: int = 64, channels: int = 3) -> None:
+    assert obs["image"].dtype == np.uint8
+    assert obs["image"].shape == (size, size, channels)
+
+
+# ---------------------------------------------------------------------------------------------- registry
+
+
+def test_unknown_task_lists_valid_ones():
+    with pytest.raises(UnknownTaskError, match="dmc_<domain>_<task>"):
+        make_env("pong", 0)
+    with pytest.raises(UnknownTaskError, match="Valid tasks"):
+        make_env("mujoco_walker", 0)
+
+
+def test_episode_flags():
+    assert episode_flags(True, False, False) == {"is_first": True, "is_last": False, "is_terminal": False}
+    assert episode_flags(False, True, False) == {"is_first": False, "is_last": True, "is_terminal": True}
+    assert episode_flags(False, False, True) == {"is_first": False, "is_last": True, "is_terminal": False}
+
+
+# ---------------------------------------------------------------------------------------------- doom
+
+
+def test_doom_take_cover():
+    env = make_env("doom_take_cover", 0)
+    assert env.action_space.n == 3 and env.action_repeat == 1
+    frames, rewards, infos, ends = rollout(env, 30)
+    check_image(frames[0])
+    assert all(r == 1.0 for r in rewards)  # +1 per step survived
+    assert all(info["env_steps"] == 1 for info in infos)
+    again, *_ = rollout(make_env("doom_take_cover", 0), 5)
+    np.testing.assert_array_equal(frames[5]["image"], again[5]["image"])
+
+
+def test_doom_action_repeat_and_time_limit():
+    env = make_env("doom_take_cover", 1, action_repeat=4, max_steps=10)
+    _, rewards, infos, ends = rollout(env, 10, seed=1)
+    assert rewards[0] == 4.0 and infos[0]["env_steps"] == 4
+    assert len(rewards) == 3 and ends[-1] == (False, True)  # 10 tics: 4 + 4 + 2, truncated not terminal
+    assert infos[-1]["env_steps"] == 2
+
+
+def test_doom_dies_and_maps_scalar_actions():
+    from tools.envs.doom import action_from_scalar
+
+    assert [action_from_scalar(a) for a in (-1.0, -0.3, 0.0, 0.3, 1.0)] == [1, 0, 0, 0, 2]
+    env = make_env("doom_take_cover", 2)
+    _, rewards, _, ends = rollout(env, 2100, seed=2)
+    assert ends[-1] == (True, False) and sum(rewards) == len(rewards) < 2100  # random play dies: terminal
+
+
+def test_doom_unknown_option():
+    with pytest.raises(UnknownOptionError, match="frame_skip"):
+        make_env("doom_take_cover", 0, frame_skip=4)
