@@ -79,3 +79,37 @@ def test_doom_dies_and_maps_scalar_actions():
 def test_doom_unknown_option():
     with pytest.raises(UnknownOptionError, match="frame_skip"):
         make_env("doom_take_cover", 0, frame_skip=4)
+
+
+# ---------------------------------------------------------------------------------------------- carracing
+
+
+def test_carracing_shapes_seed_and_time_limit():
+    env = make_env("carracing", 3, max_steps=60)
+    assert env.action_space.shape == (3,) and env.action_repeat == 1
+    assert list(env.action_space.low) == [-1, 0, 0] and list(env.action_space.high) == [1, 1, 1]
+    frames, rewards, infos, ends = rollout(env, 100, seed=3)
+    check_image(frames[-1])
+    assert len(rewards) == 60 and ends[-1] == (False, True) and ends[-2] == (False, False)
+    again, *_ = rollout(make_env("carracing", 3), 59, seed=3)
+    np.testing.assert_array_equal(frames[59]["image"], again[59]["image"])  # same seed: same track and frames
+    other, *_ = rollout(make_env("carracing", 4), 59, seed=4)
+    assert not np.array_equal(frames[59]["image"], other[59]["image"])
+
+
+def test_carracing_action_repeat_sums_rewards():
+    gas = np.array([0.0, 1.0, 0.0], np.float32)
+    single = make_env("carracing", 5)
+    single.reset(seed=5)
+    rewards = [single.step(gas)[1] for _ in range(6)]
+    repeated = make_env("carracing", 5, action_repeat=3)
+    repeated.reset(seed=5)
+    outs = [repeated.step(gas) for _ in range(2)]
+    assert [o[4]["env_steps"] for o in outs] == [3, 3]
+    np.testing.assert_allclose([o[1] for o in outs], [sum(rewards[:3]), sum(rewards[3:])], rtol=1e-6)
+
+
+def test_first_reset_uses_make_seed():
+    first, _ = make_env("carracing", 7).reset()
+    seeded, _ = make_env("carracing", 0).reset(seed=7)
+    np.testing.assert_array_equal(first["image"], seeded["image"])

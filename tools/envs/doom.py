@@ -14,8 +14,8 @@ What the authors ran (``hardmaru/WorldModelsExperiments`` ``doomrnn/doomreal.py`
 | episode | ends at death; data and scores cap at 2100 steps | death = ``terminated``; 2100 = ``truncated`` |
 
 Difficulty: ppaquette passes skill 5 to the 2016 doom_py engine. With today's vizdoom, a uniform random policy
-survives 75 +- 32 steps at skill 5 (20 episodes) but 219 +- 96 at skill 4 (100 episodes), against the paper's random-policy baseline of
-210 +- 108 (``/work/shared/published/ha2018_doom_temperature.csv``), so skill 4 is the default (option ``skill``).
+survives 75 +- 32 steps at skill 5 (20 episodes) but 219 +- 96 at skill 4 (100 episodes), against the paper's
+random-policy baseline of 210 +- 108 (``/work/shared/published/ha2018_doom_temperature.csv``), so skill 4 is the default (option ``skill``).
 
 Their ``_process_frame`` resized a float image with ``scipy.misc.imresize`` (which contrast-stretches it to
 0..255) and then applied ``((1 - x) * 255).astype(uint8)`` to the already-uint8 result; the wrap-around makes
@@ -35,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 import vizdoom
 
-from tools.envs.wrappers import ActionRepeat, check_options, resize_image
+from tools.envs.wrappers import check_options, finish, resize_image
 
 TASKS = ("doom_take_cover",)
 DEFAULTS = {
@@ -120,4 +120,4 @@ def make(task: str, seed: int, **options) -> gym.Env:
         raise ValueError(f"unknown doom task {task!r}; valid: {list(TASKS)}")
     opts = check_options("doom", options, DEFAULTS)
     env = DoomTakeCover(seed, opts["size"], opts["max_steps"], opts["skill"], opts["crop_rows"])
-    return ActionRepeat(env, opts["action_repeat"])
+    return finish(env, seed, opts["action_repeat"])

@@ -32,6 +32,27 @@ class ActionRepeat(gym.Wrapper):
         return obs, total, terminated, truncated, info
 
 
+class SeedFirstReset(gym.Wrapper):
+    """The first ``reset()`` without a seed uses the seed given to ``make_env``; later resets continue its RNG."""
+
+    def __init__(self, env: gym.Env, seed: int) -> None:
+        super().__init__(env)
+        self._seed: int | None = int(seed)
+        self.action_space.seed(int(seed))
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is None:
+            seed, self._seed = self._seed, None
+        else:
+            self._seed = None
+        return self.env.reset(seed=seed, options=options)
+
+
+def finish(env: gym.Env, seed: int, repeat: int) -> ActionRepeat:
+    """The outer wrappers every suite ends with: seeded first reset, then action repeat."""
+    return ActionRepeat(SeedFirstReset(env, seed), repeat)
+
+
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize of a uint8 HWC image to ``size x size`` with PIL (what scipy's ``imresize`` used)."""
     if image.shape[0] == size and image.shape[1] == size:
