@@ -1,0 +1,199 @@
+"""Our scores: a run directory (tools/README.md) -> a small record in the authors' curve format.
+
+``results/runs/<paper>/<task>/<method>_<preset>_seed<N>.json`` holds ``{task, method, seed, xs, ys}`` plus
+metadata. ``xs``/``ys``: the run's episodes of one mode (eval if the run has eval episodes, else train),
+binned like the authors' files: about 50 equal bins of a round width over the budget, each labelled by its
+right edge, ``ys`` the mean return of the episodes that ended in it; empty bins are left out.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.results.metrics import CRAFTER_ACHIEVEMENTS, mean_std
+from tools.results.report import warn
+from tools.runs import read_jsonl
+
+LAST_EPISODES = 10  # the final score is over the last 10 episodes of the mode, as Run.finish computes it
+SUMMARY_ONLY = {"versions", "wall_time_s"}  # summary fields kept out of the record
+
+
+class RecordError(ValueError):
+    """A run directory or record that cannot give a score."""
+
+
+@dataclass
+class Record:
+    """One run of ours: the exported json, loaded."""
+    paper: str
+    task: str
+    method: str
+    preset: str
+    seed: int
+    budget: int
+    budget_unit: str
+    mode: str
+    score: float
+    score_std: float
+    episodes: int
+    xs: list[float]
+    ys: list[float]
+    path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def nice_width(span: float, bins: int = 50) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k that splits ``span`` into at most ``bins`` bins."""
+    raw = max(span, 1) / bins
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+
+
+def bin_curve(steps: list[int], returns: list[float], bins: int = 50) -> tuple[list[float], list[float]]:
+    if not steps:
+        return [], []
+    width = nice_width(max(steps), bins)
+    sums: dict[int, list[float]] = {}
+    for step, ret in zip(steps, returns):
+        sums.setdefault(max(1, math.ceil(step / width)), []).append(ret)
+    edges = sorted(sums)
+    return [e * width for e in edges], [sum(sums[e]) / len(sums[e]) for e in edges]
+
+
+def _path_fields(run_dir: Path) -> dict[str, Any]:
+    """paper, task, preset, seed read off the default layout runs/<paper>/<task>/<preset>_seed<N>/."""
+    match = re.fullmatch(r"(.+)_seed(\d+)", run_dir.name)
+    if not match or len(run_dir.parts) < 3:
+        return {}
+    return {"paper": run_dir.parent.parent.name, "task": run_dir.parent.name, "preset": match[1],
+            "seed": int(match[2])}
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """The export record of a run directory; RecordError naming the file if it gives no score."""
+    run_dir = Path(run_dir)
+    summary_path, scores_path = run_dir / "summary.json", run_dir / "scores.jsonl"
+    summary: dict[str, Any] = {}
+    if summary_path.exists():
+        try:
+            summary = json.loads(summary_path.read_text())
+        except json.JSONDecodeError as error:
+            raise RecordError(f"{summary_path}: not valid json ({error})") from None
+    meta = {**_path_fields(run_dir), **{k: v for k, v in summary.items() if v is not None}}
+    missing = [k for k in ("paper", "task", "preset", "seed") if k not in meta]
+    if missing:
+        raise RecordError(f"{run_dir}: no summary.json and not in runs/<paper>/<task>/<preset>_seed<N>/ layout "
+                          f"(missing {', '.join(missing)})")
+    try:
+        episodes = read_jsonl(scores_path)
+    except ValueError as error:
+        raise RecordError(str(error)) from None
+    bad = [i for i, ep in enumerate(episodes, 1) if not _valid_episode(ep)]
+    if bad:
+        warn(f"{scores_path}: skipping {len(bad)} episode line(s) without a numeric step/return (first: line {bad[0]})")
+        episodes = [ep for ep in episodes if _valid_episode(ep)]
+    mode = summary.get("mode") or ("eval" if any(ep.get("mode") == "eval" for ep in episodes) else "train")
+    chosen = [ep for ep in episodes if ep.get("mode", "train") == mode]
+    if not chosen and "score" not in summary:
+        raise RecordError(f"{scores_path if scores_path.exists() else run_dir}: no {mode} episodes and no score "
+                          "in summary.json")
+    xs, ys = bin_curve([int(ep["step"]) for ep in chosen], [float(ep["return"]) for ep in chosen])
+    if "score" in summary and _finite(summary["score"]):
+        score, score_std, counted = summary["score"], summary.get("score_std"), summary.get("episodes")
+    else:
+        score, score_std, counted = mean_std([float(ep["return"]) for ep in chosen][-LAST_EPISODES:])
+    if not _finite(score):
+        raise RecordError(f"{run_dir}: score is not a finite number")
+    budget = summary.get("budget", max((int(ep["step"]) for ep in episodes), default=0))
+    record = {k: v for k, v in meta.items() if k not in SUMMARY_ONLY}
+    record.update(task=meta["task"], method=meta.get("method") or meta["paper"], seed=int(meta["seed"]),
+                  xs=xs, ys=ys, budget=int(budget), budget_unit=meta.get("budget_unit", "env_steps"),
+                  mode=mode, score=float(score), score_std=None if score_std is None else float(score_std),
+                  episodes=counted, episodes_total=len(chosen), finished=bool(summary.get("finished", False)),
+                  commit=summary.get("commit", "unknown"))
+    crafter = _crafter_counts(episodes, scores_path)
+    if crafter:
+        record["crafter"] = crafter
+    return record
+
+
+def _valid_episode(ep: Any) -> bool:
+    return isinstance(ep, dict) and _finite(ep.get("step")) and _finite(ep.get("return"))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _crafter_counts(episodes: list[dict], where: Path) -> dict[str, Any] | None:
+    """Per achievement, how many training episodes unlocked it (the Crafter paper's success rates are over
+    all training episodes within the budget); eval episodes if the run has no training episodes."""
+    with_ach = [ep for ep in episodes if isinstance(ep.get("achievements"), dict)]
+    if not with_ach:
+        return None
+    mode = "train" if any(ep.get("mode", "train") == "train" for ep in with_ach) else "eval"
+    chosen = [ep["achievements"] for ep in with_ach if ep.get("mode", "train") == mode]
+    unknown = sorted({k for ach in chosen for k in ach} - set(CRAFTER_ACHIEVEMENTS))
+    if unknown:
+        warn(f"{where}: unknown Crafter achievements ignored: {', '.join(unknown)}")
+    return {"mode": mode, "episodes": len(chosen),
+            "unlocked": {name: sum(1 for ach in chosen if ach.get(name, 0) >= 1) for name in CRAFTER_ACHIEVEMENTS}}
+
+
+def record_path(record: dict[str, Any], out_root: Path) -> Path:
+    name = f"{record['method']}_{record['preset']}_seed{record['seed']}"
+    if record.get("temperature") is not None:  # Ha2018 Doom: one run per temperature
+        name += f"_temp{record['temperature']}"
+    return out_root / record["paper"] / record["task"] / f"{name}.json"
+
+
+def export_run(run_dir: str | Path, out_root: str | Path = "results/runs") -> Path:
+    """Write the run's record to ``<out_root>/<paper>/<task>/<method>_<preset>_seed<N>.json``; return its path.
+    Raises RecordError (naming the file) for a run that gives no score."""
+    record = read_run(run_dir)
+    path = record_path(record, Path(out_root))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    return path
+
+
+REQUIRED = {"paper": str, "task": str, "method": str, "preset": str, "seed": int, "budget": int,
+            "budget_unit": str, "score": (int, float), "xs": list, "ys": list}
+
+
+def load_record(path: Path) -> Record:
+    """A record written by export_run; RecordError naming the file if it is malformed."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise RecordError(f"{path}: not valid json ({error})") from None
+    if not isinstance(data, dict):
+        raise RecordError(f"{path}: not a json object")
+    wrong = [k for k, kind in REQUIRED.items() if not isinstance(data.get(k), kind) or isinstance(data.get(k), bool)]
+    if wrong:
+        raise RecordError(f"{path}: missing or mistyped field(s) {', '.join(wrong)}")
+    if len(data["xs"]) != len(data["ys"]):
+        raise RecordError(f"{path}: xs and ys differ in length ({len(data['xs'])} vs {len(data['ys'])})")
+    if not _finite(data["score"]):
+        raise RecordError(f"{path}: score is not a finite number")
+    known = set(REQUIRED) | {"mode", "score_std", "episodes"}
+    return Record(paper=data["paper"], task=data["task"], method=data["method"], preset=data["preset"],
+                  seed=data["seed"], budget=data["budget"], budget_unit=data["budget_unit"],
+                  mode=data.get("mode", "train"), score=float(data["score"]),
+                  score_std=math.nan if data.get("score_std") is None else float(data["score_std"]),
+                  episodes=data.get("episodes") or 0, xs=data["xs"], ys=data["ys"], path=path,
+                  extra={k: v for k, v in data.items() if k not in known})
+
+
+def load_records(out_root: Path) -> list[Record]:
+    records = []
+    for path in sorted(Path(out_root).rglob("*.json")):
+        try:
+            records.append(load_record(path))
+        except RecordError as error:
+            warn(f"{error}; skipped")
+    return records
