@@ -111,14 +111,15 @@ def official_curves(relpath: str, method: str | None = None, published: Path = P
 
 
 def value_at(curve: Curve, x: float) -> float | None:
-    """The curve at budget ``x``, linearly interpolated between the two neighbouring points. Outside the
-    curve, the first/last point counts for up to one point spacing (its bin); further out gives None."""
+    """The curve at budget ``x``, linearly interpolated between the two neighbouring points. Past the last
+    point, that point counts for up to one point spacing (a curve logged to 490K still answers at 500K);
+    before the first point or further out, None (no extrapolation)."""
     xs, ys = curve.xs, curve.ys
     if len(xs) == 0:
         return None
     if len(xs) == 1:
         return float(ys[0]) if x == xs[0] else None
-    if x < xs[0] - (xs[1] - xs[0]) or x > xs[-1] + (xs[-1] - xs[-2]):
+    if x < xs[0] or x > xs[-1] + (xs[-1] - xs[-2]):
         return None
     return float(np.interp(x, xs, ys))
 
