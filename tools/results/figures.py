@@ -30,6 +30,7 @@ def plot_comparison(paper: str, task: str, comparisons: list[Comparison], out_di
         for seed_index, rec in enumerate(c.records):
             label = f"ours: {c.method} ({c.preset}), {len(c.records)} seed(s)" if seed_index == 0 else None
             ax.plot(rec.xs, rec.ys, color=color, alpha=0.8, marker="." if len(rec.xs) < 5 else None, label=label)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     ax.set_xlabel(f"budget ({bench.unit})")
     ax.set_ylabel("episode return")
     ax.set_title(f"{paper}: {task}", fontsize=10)

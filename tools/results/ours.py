@@ -76,6 +76,8 @@ def _path_fields(run_dir: Path) -> dict[str, Any]:
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """The export record of a run directory; RecordError naming the file if it gives no score."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RecordError(f"{run_dir}: no such run directory")
     summary_path, scores_path = run_dir / "summary.json", run_dir / "scores.jsonl"
     summary: dict[str, Any] = {}
     if summary_path.exists():
