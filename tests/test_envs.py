@@ -113,3 +113,56 @@ def test_first_reset_uses_make_seed():
     first, _ = make_env("carracing", 7).reset()
     seeded, _ = make_env("carracing", 0).reset(seed=7)
     np.testing.assert_array_equal(first["image"], seeded["image"])
+
+
+# ---------------------------------------------------------------------------------------------- dmc
+
+
+def test_dmcproprio_episode_is_1000_simulator_steps():
+    env = make_env("dmcproprio_cartpole_balance", 0)
+    assert env.action_repeat == 2 and env.action_space.shape == (1,)
+    frames, rewards, infos, ends = rollout(env, 1000)
+    assert set(frames[0]) == {"vector"}
+    assert frames[0]["vector"].dtype == np.float32 and frames[0]["vector"].shape == (5,)
+    assert len(rewards) == 500 and sum(i["env_steps"] for i in infos) == 1000
+    assert ends[-1] == (False, True) and not any(any(e) for e in ends[:-1])  # time limit: truncated, not terminal
+    again, *_ = rollout(make_env("dmcproprio_cartpole_balance", 0), 3)
+    np.testing.assert_array_equal(frames[3]["vector"], again[3]["vector"])
+    other, _ = make_env("dmcproprio_cartpole_balance", 1).reset()
+    assert not np.array_equal(frames[0]["vector"], other["vector"])
+
+
+def test_dmc_pixels_seed_and_reward_sum():
+    env = make_env("dmc_walker_walk", 0, max_steps=8)
+    frames, rewards, infos, ends = rollout(env, 10)
+    check_image(frames[0])
+    assert set(frames[0]) == {"image"} and len(rewards) == 4 and ends[-1] == (False, True)
+    again, *_ = rollout(make_env("dmc_walker_walk", 0), 2)
+    np.testing.assert_array_equal(frames[2]["image"], again[2]["image"])
+    single = make_env("dmcproprio_walker_walk", 0, action_repeat=1)
+    double = make_env("dmcproprio_walker_walk", 0, action_repeat=2)
+    single.reset(), double.reset()
+    action = np.full(6, 0.5, np.float32)
+    expected = single.step(action)[1] + single.step(action)[1]
+    assert double.step(action)[1] == pytest.approx(expected)
+
+
+def test_dmc_parsing_options_and_cameras():
+    from tools.envs.dmc import PLANET_ACTION_REPEAT, parse_task
+
+    assert parse_task("dmc_ball_in_cup_catch") == ("dmc", "ball_in_cup", "catch")
+    assert parse_task("dmcproprio_point_mass_easy") == ("dmcproprio", "point_mass", "easy")
+    env = make_env("dmc_ball_in_cup_catch", 0, action_repeat="planet", obs_type="both", size=32)
+    assert env.action_repeat == PLANET_ACTION_REPEAT["ball_in_cup"] == 4
+    obs, _ = env.reset()
+    check_image(obs, size=32)
+    assert obs["vector"].shape == (8,)
+    assert make_env("dmc_cartpole_swingup", 0, action_repeat="planet").action_repeat == 8
+    quad = make_env("dmc_quadruped_walk", 0, size=16)
+    assert quad.unwrapped._camera == 2 and make_env("dmc_walker_walk", 0).unwrapped._camera == 0
+    with pytest.raises(UnknownTaskError, match="unknown DMC task 'dmc_walker_fly'"):
+        make_env("dmc_walker_fly", 0)
+    with pytest.raises(ValueError, match="obs_type"):
+        make_env("dmc_walker_walk", 0, obs_type="pixels")
+    with pytest.raises(UnknownOptionError, match="frame_skip"):
+        make_env("dmc_walker_walk", 0, frame_skip=2)

@@ -12,7 +12,7 @@ import os
 
 import gymnasium as gym
 
-from tools.envs.wrappers import episode_flags
+from tools.envs.wrappers import UnknownTaskError, episode_flags
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # DMC pixels on a machine without a display (osmesa fails here)
 
@@ -26,10 +26,6 @@ SUITES: dict[str, tuple[str, str]] = {
     "carracing": ("carracing", "carracing"),
     "doom": ("doom", "doom_take_cover"),
 }
-
-
-class UnknownTaskError(ValueError):
-    pass
 
 
 def make_env(task: str, seed: int = 0, **options) -> gym.Env:

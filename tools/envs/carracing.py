@@ -19,7 +19,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from tools.envs.wrappers import check_options, finish, resize_image
+from tools.envs.wrappers import UnknownTaskError, check_options, finish, resize_image
 
 TASKS = ("carracing",)
 DEFAULTS = {
@@ -45,7 +45,7 @@ class ImageDict(gym.ObservationWrapper):
 
 def make(task: str, seed: int, **options) -> gym.Env:
     if task not in TASKS:
-        raise ValueError(f"unknown carracing task {task!r}; valid: {list(TASKS)}")
+        raise UnknownTaskError(f"unknown carracing task {task!r}; valid: {list(TASKS)}")
     opts = check_options("carracing", options, DEFAULTS)
     env = gym.make("CarRacing-v3", continuous=True, domain_randomize=False,
                    lap_complete_percent=opts["lap_complete_percent"], max_episode_steps=opts["max_steps"])

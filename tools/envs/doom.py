@@ -35,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 import vizdoom
 
-from tools.envs.wrappers import check_options, finish, resize_image
+from tools.envs.wrappers import UnknownTaskError, check_options, finish, resize_image
 
 TASKS = ("doom_take_cover",)
 DEFAULTS = {
@@ -117,7 +117,7 @@ class DoomTakeCover(gym.Env):
 
 def make(task: str, seed: int, **options) -> gym.Env:
     if task not in TASKS:
-        raise ValueError(f"unknown doom task {task!r}; valid: {list(TASKS)}")
+        raise UnknownTaskError(f"unknown doom task {task!r}; valid: {list(TASKS)}")
     opts = check_options("doom", options, DEFAULTS)
     env = DoomTakeCover(seed, opts["size"], opts["max_steps"], opts["skill"], opts["crop_rows"])
     return finish(env, seed, opts["action_repeat"])

@@ -63,6 +63,10 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     return out[..., None] if squeeze or out.ndim == 2 else out
 
 
+class UnknownTaskError(ValueError):
+    pass
+
+
 class UnknownOptionError(ValueError):
     pass
 
