@@ -1,0 +1,76 @@
+"""Command line: ``python -m dreamer_v3 train --task dmcproprio_cartpole_balance --preset small --seed 0``.
+
+``--preset`` takes one or more comma-separated config blocks, applied in order after ``defaults``. ``paper``
+stands for the benchmark block of the task (dmc_proprio, dmc_vision, atari100k, crafter, minecraft), so
+``--preset paper`` is the published setting and ``--preset paper,size12m`` changes its model size. ``small``
+is applied on top of the benchmark block as well. ``--set key=value`` overrides single keys.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tools.checkpoint import CheckpointError
+from tools.config import ConfigError, load_config
+from tools.envs import UnknownTaskError
+
+CONFIG = Path(__file__).with_name("configs.yaml")
+BENCHMARKS = {"dmcproprio": "dmc_proprio", "dmc": "dmc_vision", "atari": "atari100k", "crafter": "crafter",
+              "minecraft": "minecraft"}
+
+
+def benchmark_of(task: str) -> str:
+    suite = task.split("_", 1)[0]
+    if suite not in BENCHMARKS:
+        raise ConfigError(f"DreamerV3 has no benchmark for task {task!r}; task prefixes: {', '.join(BENCHMARKS)}")
+    return BENCHMARKS[suite]
+
+
+def expand_presets(task: str, preset: str) -> list[str]:
+    """'small' -> [benchmark, 'small']; 'paper,size12m' -> [benchmark, 'size12m']."""
+    names = [name.strip() for name in preset.split(",") if name.strip()]
+    benchmark = benchmark_of(task)
+    return [benchmark] + [name for name in names if name != "paper"]
+
+
+def build_config(task: str, preset: str, seed: int, overrides: list[str]):
+    return load_config(CONFIG, expand_presets(task, preset), [f"task={task}", f"seed={seed}", *overrides])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dreamer_v3", description="DreamerV3 (Hafner et al.)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train_parser = sub.add_parser("train", help="train (or resume) a run")
+    train_parser.add_argument("--task", required=True, help="e.g. dmcproprio_cartpole_balance, dmc_walker_walk, "
+                              "atari_pong, crafter_reward")
+    train_parser.add_argument("--preset", default="paper", help="paper | small, optionally ',size12m' etc.")
+    train_parser.add_argument("--seed", type=int, default=0)
+    train_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    train_parser.add_argument("--logdir", default=None, help="run directory (default runs/dreamer_v3/<task>/...)")
+    train_parser.add_argument("--no-export", action="store_true", help="do not call tools.results.export_run")
+    args = parser.parse_args(argv)
+    try:
+        config = build_config(args.task, args.preset, args.seed, args.set)
+        from dreamer_v3.train import train
+        run = train(config, args.preset.replace(",", "+"), args.logdir)
+    except (ConfigError, CheckpointError, UnknownTaskError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"finished: {run.dir}")
+    if not args.no_export:
+        export(run.dir)
+    return 0
+
+
+def export(run_dir: Path) -> None:
+    try:
+        from tools.results import export_run
+    except ImportError:
+        print("note: tools.results.export_run is not available yet; run record left in place, not exported")
+        return
+    print(f"exported: {export_run(run_dir)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

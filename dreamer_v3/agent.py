@@ -1,0 +1,235 @@
+"""The DreamerV3 agent: world model, imagined actor-critic with return normalisation, critic EMA regulariser and
+critic replay loss; one LaProp optimiser over all modules (official `dreamerv3/agent.py`, 2024 agent)."""
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from torch import Tensor, nn
+
+from dreamer_v3.networks import RSSM, Actor, BinaryHead, Decoder, Encoder, TwoHotHead
+from dreamer_v3.optim import LaProp
+from dreamer_v3.robustness import ReturnNormalizer, kl_losses, lambda_return, symlog, twohot_loss, twohot_mean
+
+FLAGS = ("is_first", "is_last", "is_terminal")
+
+
+class DreamerV3(nn.Module):
+    def __init__(self, obs_shapes: dict[str, tuple[int, ...]], act_dim: int, discrete: bool, config: DictConfig,
+                 device: str | torch.device = "cpu") -> None:
+        super().__init__()
+        c = config
+        self.config, self.discrete, self.act_dim = c, discrete, act_dim
+        self.obs_shapes = {k: tuple(v) for k, v in obs_shapes.items()}
+        units, depth, r = c.units, c.depth, c.rssm
+        self.encoder = Encoder(self.obs_shapes, depth, list(c.enc.mults), c.enc.layers, units, c.enc.kernel,
+                               c.enc.symlog)
+        self.rssm = RSSM(self.encoder.out_dim, act_dim, r.deter, r.hidden, r.stoch, r.classes, r.blocks, r.unimix,
+                         r.imglayers, r.obslayers, r.dynlayers)
+        feat = self.rssm.feat_dim
+        self.decoder = Decoder(self.obs_shapes, r.deter, r.stoch * r.classes, depth, list(c.dec.mults),
+                               c.dec.layers, units, c.dec.kernel, c.dec.bspace, c.dec.outscale)
+        self.reward = TwoHotHead(feat, c.rewhead.layers, units, c.rewhead.bins, c.rewhead.outscale)
+        self.cont = BinaryHead(feat, c.conhead.layers, units, c.conhead.outscale)
+        p = c.policy
+        self.actor = Actor(feat, act_dim, discrete, p.layers, units, p.unimix, p.minstd, p.maxstd, p.outscale)
+        self.critic = TwoHotHead(feat, c.value.layers, units, c.value.bins, c.value.outscale)
+        self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.retnorm = ReturnNormalizer(c.retnorm.rate, c.retnorm.limit, c.retnorm.perclo, c.retnorm.perchi)
+        self.to(device)
+        self.device = torch.device(device)
+        o = c.opt
+        self.opt = LaProp(self.trained_parameters(), o.lr, o.agc, o.eps, o.beta1, o.beta2, o.warmup)
+        scales = dict(c.loss_scales)
+        rec = scales.pop("rec")
+        self.scales = {**scales, **{key: rec for key in self.obs_shapes}}  # every decoded key is scaled by rec
+        self.autocast = bool(c.bf16) and self.device.type == "cuda"
+
+    def trained_parameters(self) -> list[nn.Parameter]:
+        modules = (self.encoder, self.rssm, self.decoder, self.reward, self.cont, self.actor, self.critic)
+        return [p for m in modules for p in m.parameters()]
+
+    def _amp(self):
+        return torch.autocast("cuda", torch.bfloat16) if self.autocast else contextlib.nullcontext()
+
+    # ---- acting -----------------------------------------------------------------------------------
+    def initial_state(self, batch: int) -> dict[str, Tensor]:
+        state = self.rssm.initial(batch, self.device)
+        state["action"] = torch.zeros(batch, self.act_dim, device=self.device)
+        return state
+
+    @torch.no_grad()
+    def policy(self, obs: dict[str, np.ndarray], state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """One step for a batch of environments: obs values (N, ...), ``is_first`` (N,). Returns the action
+        (N, A) (one-hot for discrete actions) and the next state. Sampled in training and evaluation alike, as
+        the official policy does."""
+        obs_t = self.to_tensors(obs)
+        with self._amp():
+            tokens = self.encoder({k: obs_t[k] for k in self.obs_shapes})
+            post = self.rssm.obs_step(state, state["action"], tokens, obs_t["is_first"].bool())
+            action = self.actor(self.rssm.feat(post)).sample()
+        if self.discrete:
+            action = F.one_hot(action, self.act_dim).float()
+        return action, {"deter": post["deter"], "stoch": post["stoch"], "action": action}
+
+    def to_tensors(self, data: dict[str, np.ndarray]) -> dict[str, Tensor]:
+        return {k: torch.as_tensor(np.asarray(v), device=self.device) for k, v in data.items()}
+
+    # ---- training ---------------------------------------------------------------------------------
+    def train_step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """One gradient step on a replay batch of (B, T) steps (see `SequenceReplay` for the layout)."""
+        data = self.to_tensors(batch)
+        self.opt.zero_grad(set_to_none=True)
+        with self._amp():
+            losses, metrics = self.loss(data)
+        total = sum(losses[k].mean() * self.scales[k] for k in losses)
+        total.backward()
+        self.opt.step()
+        self.update_slow_critic()
+        metrics.update({f"loss/{k}": v.mean().item() for k, v in losses.items()})
+        metrics["loss/total"] = total.item()
+        return metrics
+
+    @torch.no_grad()
+    def update_slow_critic(self) -> None:
+        """Slow critic EMA: rate 0.02 every update (official `slowvalue: {rate: 0.02, every: 1}`)."""
+        rate = self.config.slow_rate
+        for slow, fast in zip(self.slow_critic.parameters(), self.critic.parameters()):
+            slow.lerp_(fast, rate)
+
+    def loss(self, data: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, float]]:
+        losses, metrics, post = self.world_model_loss(data)
+        B, T = data["is_first"].shape
+        K = min(self.config.imag_last or T, T)  # imagine from the last K posterior states of each sequence
+        last_k = lambda x: x[:, -K:]  # noqa: E731
+        starts = {k: last_k(post[k]).detach().flatten(0, 1) for k in ("deter", "stoch")}  # (B*K, ...)
+        ac_losses, ac_metrics, start_ret = self.actor_critic_loss(starts)
+        losses.update(ac_losses)
+        metrics.update(ac_metrics)
+        if self.scales.get("repval", 0):
+            replay = {k: last_k(data[k]) for k in ("is_last", "is_terminal", "reward")}
+            losses["repval"] = self.replay_value_loss(replay, {k: last_k(v) for k, v in post.items()},
+                                                      start_ret.reshape(B, K))
+        return losses, metrics
+
+    def world_model_loss(self, data: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, float], dict]:
+        c = self.config
+        reset = data["is_first"].bool()
+        B, T = reset.shape
+        tokens = self.encoder({k: data[k] for k in self.obs_shapes})  # (B, T, E)
+        _, post = self.rssm.observe(self.rssm.initial(B, self.device), data["action"].float(), tokens, reset)
+        prior_logits = self.rssm.prior_logits(post["deter"])  # (B, T, S, C)
+        dyn, rep = kl_losses(post["logits"].float(), prior_logits.float(), c.rssm.free_nats)
+        feat = self.rssm.feat(post)  # (B, T, F)
+        losses = {"dyn": dyn, "rep": rep}
+        recon = self.decoder(post["deter"], post["stoch"].flatten(-2))
+        for key, pred in recon.items():
+            if len(self.obs_shapes[key]) == 3:
+                target = data[key].float() / 255
+                losses[key] = (pred - target).square().sum((-3, -2, -1))
+            else:
+                losses[key] = (pred - symlog(data[key].float())).square().sum(-1)
+        losses["rew"] = twohot_loss(self.reward(feat), data["reward"].float(), self.reward.bins)
+        con = (1 - data["is_terminal"].float()) * (1 - 1 / c.horizon)  # contdisc: continue head predicts discount
+        losses["con"] = F.binary_cross_entropy_with_logits(self.cont(feat), con, reduction="none")
+        metrics = {"dyn_ent": _entropy(prior_logits), "rep_ent": _entropy(post["logits"])}
+        return losses, metrics, post
+
+    def imagine(self, starts: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
+        """Roll out the actor in the prior for H steps from (N, ...) start states (no gradients, as the official
+        imagined features and actions are stop-gradiented). Returns states (N, H+1, ...) and actions (N, H+1, A):
+        action t is the one taken at state t."""
+        states, actions = [starts], []
+        state = starts
+        with torch.no_grad():
+            for _ in range(self.config.imag_length):
+                action = self._act(self.actor(self.rssm.feat(state)).sample())
+                actions.append(action)
+                state = self.rssm.img_step(state, action)
+                states.append({k: state[k] for k in ("deter", "stoch")})
+            actions.append(self._act(self.actor(self.rssm.feat(state)).sample()))
+        stacked = {k: torch.stack([s[k] for s in states], 1) for k in ("deter", "stoch")}
+        return stacked, torch.stack(actions, 1)
+
+    def _act(self, sample: Tensor) -> Tensor:
+        return F.one_hot(sample, self.act_dim).float() if self.discrete else sample
+
+    def actor_critic_loss(self, starts: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, float], Tensor]:
+        """Policy and value losses on imagined trajectories (official `imag_loss`, contdisc=True, slowtar=False).
+        Returns per-start losses (N,), metrics and the lambda return at each start state (N,)."""
+        c = self.config
+        states, actions = self.imagine(starts)
+        feat = self.rssm.feat(states).detach()  # (N, H+1, F)
+        with torch.no_grad():
+            rew = twohot_mean(self.reward(feat), self.reward.bins)
+            con = torch.sigmoid(self.cont(feat))  # includes the discount 1 - 1/horizon
+            slow_logits = self.slow_critic(feat)
+            slowval = twohot_mean(slow_logits, self.critic.bins)
+        weight = torch.cumprod(con, 1)  # (N, H+1)
+        value_logits = self.critic(feat)
+        val = twohot_mean(value_logits, self.critic.bins)
+        ret = lambda_return(torch.zeros_like(con), 1 - con, rew, val.detach(), disc=1.0, lam=c.lam)  # (N, H)
+        if self.training:
+            self.retnorm.update(ret)
+        _, scale = self.retnorm.stats()
+        adv = (ret - val[:, :-1].detach()) / scale
+        dist = self.actor(feat)
+        logpi = dist.log_prob(actions.argmax(-1) if self.discrete else actions)[:, :-1]
+        entropy = dist.entropy()[:, :-1]
+        policy = weight[:, :-1] * -(logpi * adv.detach() + c.actent * entropy)
+        target = twohot_loss(value_logits[:, :-1], ret.detach(), self.critic.bins)
+        slowreg = twohot_loss(value_logits[:, :-1], slowval[:, :-1], self.critic.bins)
+        value = weight[:, :-1] * (target + c.slowreg * slowreg)
+        metrics = {"ret": ret.mean().item(), "ret_scale": scale.item(), "adv_mag": adv.abs().mean().item(),
+                   "entropy": entropy.mean().item(), "val": val.mean().item(), "imag_rew": rew.mean().item(),
+                   "imag_con": con.mean().item()}
+        return {"policy": policy.mean(1), "value": value.mean(1)}, metrics, ret[:, 0].detach()
+
+    def replay_value_loss(self, data: dict[str, Tensor], post: dict[str, Tensor], boot: Tensor) -> Tensor:
+        """Critic replay loss (paper v2 / Nature, scale 0.3): lambda returns along the replayed sequence,
+        bootstrapped with the imagination returns; gradients reach the world model (official repval_grad=True).
+        Returns (B, T-1)."""
+        c = self.config
+        feat = self.rssm.feat(post)
+        value_logits = self.critic(feat)
+        with torch.no_grad():
+            slowval = twohot_mean(self.slow_critic(feat), self.critic.bins)
+        last, term = data["is_last"].float(), data["is_terminal"].float()
+        ret = lambda_return(last, term, data["reward"].float(), boot, disc=1 - 1 / c.horizon, lam=c.lam)
+        target = twohot_loss(value_logits[:, :-1], ret.detach(), self.critic.bins)
+        slowreg = twohot_loss(value_logits[:, :-1], slowval[:, :-1], self.critic.bins)
+        return (1 - last[:, :-1]) * (target + c.slowreg * slowreg)
+
+    # ---- open-loop prediction -----------------------------------------------------------------------
+    @torch.no_grad()
+    def open_loop(self, data: dict[str, np.ndarray], context: int) -> dict[str, np.ndarray]:
+        """Observe ``context`` steps, then imagine the rest with the replayed actions; per image key a video
+        (B, T, H, 3W, C) uint8 of [truth | prediction | error]."""
+        d = self.to_tensors(data)
+        B, T = d["is_first"].shape
+        tokens = self.encoder({k: d[k][:, :context] for k in self.obs_shapes})
+        state, post = self.rssm.observe(self.rssm.initial(B, self.device), d["action"][:, :context].float(),
+                                        tokens, d["is_first"][:, :context].bool())
+        states = [post]
+        for t in range(context, T):
+            state = self.rssm.img_step(state, d["action"][:, t].float())
+            states.append({k: v[:, None] for k, v in state.items()})
+        deter = torch.cat([s["deter"] for s in states], 1)
+        stoch = torch.cat([s["stoch"] for s in states], 1).flatten(-2)
+        recon = self.decoder(deter, stoch)
+        videos = {}
+        for key in self.decoder.images:
+            truth = d[key].int()
+            pred = (recon[key] * 255).clamp(0, 255).int()
+            error = ((pred - truth + 255) // 2)
+            videos[key] = torch.cat([truth, pred, error], 3).to(torch.uint8).cpu().numpy()
+        return videos
+
+
+def _entropy(logits: Tensor) -> float:
+    logp = logits.float().log_softmax(-1)
+    return -(logp.exp() * logp).sum((-2, -1)).mean().item()
