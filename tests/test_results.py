@@ -183,11 +183,14 @@ def test_table_from_synthetic_runs(tmp_path):
     assert "300.0 ± 100.0" in readme and "old" not in readme
 
 
-def test_atari_human_normalised_aggregate(tmp_path):
+def test_atari_human_normalised_aggregate(tmp_path, capsys):
     root = _root(tmp_path)
     _run(tmp_path, paper="dreamer_v2", task="atari_pong", returns=(-20.7, 14.6), step=1_000_000,
          unit="frames")  # mean -3.05
+    _run(tmp_path, paper="dreamer_v2", task="atari_breakout", returns=(5.0,), step=1_000_000)  # wrong unit
     _build(root, tmp_path / "runs", figures=False)
+    assert "atari_breakout/dreamer_v2_small_seed0.json: budget unit 'env_steps', but Atari 55 games counts " \
+           "'frames'; skipped" in capsys.readouterr().err
     table = (root / "results" / "tables" / "dreamer_v2.md").read_text()
     # Pong, danijar/dreamerv2 references: random -20.7, human 14.6 -> (-3.05 + 20.7) / 35.3 = 50.0 %
     assert "human-normalised score over 1 game(s)" in table and "mean 50.0%, median 50.0%" in table

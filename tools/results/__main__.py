@@ -40,6 +40,7 @@ def build(root: Path = ROOT, runs_dir: Path | None = None, figures: bool = True,
           published: Path | None = None) -> dict[str, int]:
     """Regenerate everything under ``root`` from ``root/results/runs`` (after exporting ``runs_dir``)."""
     published = published or root / "results" / "published"
+    report.WARNINGS.clear()
     out_runs, tables_dir, figures_dir = (root / "results" / sub for sub in ("runs", "tables", "figures"))
     exported = gather(runs_dir, out_runs) if runs_dir else 0
     records = load_records(out_runs)

@@ -10,7 +10,7 @@ from tools.results.curves import curve_range, official_curves, seeds_at
 from tools.results.metrics import crafter_score_from_counts, crafter_success_rates, crafter_score, \
     human_normalized, mean_and_median, mean_std
 from tools.results.ours import Record
-from tools.results.published import HA_TASKS, PUBLISHED, VERIFIED_LEGEND, Row, atari_references, format_value, \
+from tools.results.published import HA_TASKS, PUBLISHED, VERIFIED_LEGEND, Row, atari_references, \
     paper_rows, read_reference_table, task_key
 from tools.results.report import warn
 
