@@ -1,0 +1,104 @@
+"""python -m ha2018 <stage> --task carracing|doom_take_cover --preset paper|small [--set key=value ...]
+
+Stages: collect, vae, series, mdnrnn, controller, evaluate; ``all`` runs them in order and skips the complete
+ones; ``temperature-sweep`` trains and evaluates Doom controllers at each tau of ``sweep.temperatures`` on one
+V and M.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ha2018.stages import STAGES, Context, StageError
+from tools.checkpoint import CheckpointError
+from tools.config import ConfigError, load_config, preset_names
+from tools.runs import Run, default_logdir
+
+CONFIG = Path(__file__).resolve().parent / "configs.yaml"
+TASKS = ("carracing", "doom_take_cover")
+PRESETS = ("paper", "small")
+COMMANDS = (*STAGES, "all", "temperature-sweep")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ha2018", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("--task", choices=TASKS, default="doom_take_cover")
+    parser.add_argument("--preset", choices=PRESETS, default="small")
+    parser.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set controller.generations=50")
+    parser.add_argument("--logdir", default=None, help="run directory (default runs/ha2018/<task>/<preset>_seed<N>)")
+    return parser.parse_args(argv)
+
+
+def config_for(task: str, preset: str, overrides: list[str]):
+    blocks = [task, preset] + ([f"{preset}_{task}"] if f"{preset}_{task}" in preset_names(CONFIG) else [])
+    return load_config(CONFIG, blocks, overrides)
+
+
+def open_context(task: str, preset: str, overrides: list[str], logdir: str | Path | None,
+                 model_dir: Path | None = None) -> Context:
+    config = config_for(task, preset, overrides)
+    logdir = Path(logdir) if logdir else default_logdir("ha2018", task, preset, config.seed)
+    run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models")
+    return Context(task, config, run, model_dir or run.dir)
+
+
+def run_stages(ctx: Context, names: list[str]) -> None:
+    for name in names:
+        complete, stage = STAGES[name]
+        if complete(ctx):
+            print(f"[ha2018] {name}: complete, skipped ({ctx.dir})")
+            continue
+        print(f"[ha2018] {name}: running ({ctx.dir})")
+        stage(ctx)
+
+
+def temperature_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
+    if args.task != "doom_take_cover":
+        raise StageError("temperature-sweep is the Doom experiment: use --task doom_take_cover")
+    base = open_context(args.task, args.preset, overrides, args.logdir)
+    run_stages(base, ["collect", "vae", "series", "mdnrnn"])
+    rows = []
+    for tau in base.config.sweep.temperatures:
+        ctx = open_context(args.task, args.preset, [*overrides, f"controller.temperature={tau}"],
+                           base.dir / "sweep" / f"tau_{tau:.2f}", model_dir=base.dir)
+        run_stages(ctx, ["controller", "evaluate"])
+        summary = json.loads((ctx.dir / "summary.json").read_text())
+        rows.append(f"| {tau:.2f} | {summary['dream_score']:.0f} ± {summary['dream_score_std']:.0f} | "
+                    f"{summary['score']:.0f} ± {summary['score_std']:.0f} |")
+    table = "\n".join(["| temperature | virtual score | actual score |", "| --- | --- | --- |", *rows])
+    (base.dir / "sweep" / "temperature_table.md").write_text(table + "\n")
+    print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    try:
+        if args.command == "temperature-sweep":
+            temperature_sweep(args, overrides)
+            return 0
+        ctx = open_context(args.task, args.preset, overrides, args.logdir)
+        run_stages(ctx, list(STAGES) if args.command == "all" else [args.command])
+        if args.command in ("all", "evaluate"):
+            print(json.dumps({k: v for k, v in json.loads((ctx.dir / "summary.json").read_text()).items()
+                              if k not in ("versions",)}, indent=1))
+    except (ConfigError, StageError, CheckpointError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

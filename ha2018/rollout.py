@@ -1,0 +1,186 @@
+"""Real-environment rollouts: the random data-collection policies, the V+M+C agent, and a worker pool.
+
+Each worker process keeps one environment and rebuilds V and M from their state dicts once; a job is one
+episode with its own seed. ``workers <= 1`` runs the jobs in this process (tests, debugging).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ha2018.controller import Controller, env_action, features, model_action
+from ha2018.mdnrnn import MDNRNN
+from ha2018.models import build_controller, build_mdnrnn, build_vae
+from ha2018.vae import ConvVAE, sample_z, to_input
+
+
+class Agent:
+    """V + M + C in the real environment (the authors' ``model.py``): encode the frame to a sampled z, act on
+    [z, h] (or [z, c, h]), then advance M with (z, a, restart)."""
+
+    def __init__(self, task: str, vae: ConvVAE, mdnrnn: MDNRNN, controller: Controller, params: torch.Tensor,
+                 inputs: str) -> None:
+        self.task, self.vae, self.m, self.controller, self.inputs = task, vae, mdnrnn, controller, inputs
+        self.params = params.reshape(1, -1).float()
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = self.m.initial_state(1)
+        self.restart = torch.ones(1)
+
+    @torch.no_grad()
+    def act(self, frame: np.ndarray) -> np.ndarray:
+        mu, logvar = self.vae.encode(to_input(torch.from_numpy(np.array(frame))[None]))
+        z = sample_z(mu, logvar)  # (1, Z)
+        raw = self.controller.act(self.params, features(z, self.state, self.inputs)[None])[0]  # (1, A)
+        action = model_action(self.task, raw)
+        _, _, self.state = self.m.step(z, action, self.restart if self.m.predict_done else None, self.state)
+        self.restart = torch.zeros(1)
+        return action[0].numpy()
+
+
+class RepeatUniform:
+    """Doom's collection policy (``doomrnn/extract.py``): a ~ U(-1, 1), redrawn when frame % repeat == 0,
+    with repeat ~ randint(1, repeat_max + 1)."""
+
+    def __init__(self, rng: np.random.Generator, repeat_max: int) -> None:
+        self.rng, self.repeat_max = rng, repeat_max
+        self.reset()
+
+    def reset(self) -> None:
+        self.frame, self.repeat, self.action = 0, int(self.rng.integers(1, self.repeat_max + 1)), np.zeros(1)
+
+    def act(self, frame: np.ndarray) -> np.ndarray:
+        if self.frame % self.repeat == 0:
+            self.action = np.array([self.rng.uniform(-1, 1)], np.float32)
+            self.repeat = int(self.rng.integers(1, self.repeat_max + 1))
+        self.frame += 1
+        return self.action
+
+
+def random_model_agent(config: DictConfig, task: str, rng: np.random.Generator) -> Agent:
+    """CarRacing's collection policy (``carracing/extract.py``): V, M and C with Cauchy weights of scale
+    stdev ~ U(0, 0.01) (``init_random_model_params``)."""
+    stdev = rng.uniform(0, 0.01)
+    vae, m, controller = build_vae(config), build_mdnrnn(config, task), build_controller(config, task)
+    for module in (vae, m):
+        for p in module.parameters():
+            p.data = torch.from_numpy(rng.standard_cauchy(p.shape) * stdev).float()
+    params = torch.from_numpy(rng.standard_cauchy(controller.param_count) * stdev).float()
+    return Agent(task, vae.eval(), m.eval(), controller, params, config.controller.inputs)
+
+
+def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool) -> dict[str, Any]:
+    """One episode; with ``record`` the frames the actions were taken on, M's actions, rewards, dones."""
+    obs, _ = env.reset(seed=seed)
+    policy.reset()
+    frames, actions, rewards, dones = [], [], [], []
+    total, length = 0.0, 0
+    for _ in range(max_steps):
+        action = policy.act(obs["image"])
+        if record:
+            frames.append(obs["image"])
+            actions.append(action)
+        obs, reward, terminated, truncated, _ = env.step(env_action(task, action))
+        total, length = total + float(reward), length + 1
+        if record:
+            rewards.append(reward)
+            dones.append(terminated)
+        if terminated or truncated:
+            break
+    result: dict[str, Any] = {"seed": seed, "return": total, "length": length}
+    if record:
+        result.update(frames=np.asarray(frames, np.uint8), actions=np.asarray(actions, np.float32),
+                      rewards=np.asarray(rewards, np.float32), dones=np.asarray(dones, bool))
+    return result
+
+
+# ---- worker pool -----------------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(task: str, config: dict, vae_state: dict | None, m_state: dict | None,
+                 one_thread: bool = True) -> None:
+    if one_thread:
+        torch.set_num_threads(1)
+    from tools.envs import make_env
+    config = OmegaConf.create(config)
+    _WORKER.clear()
+    _WORKER.update(task=task, config=config, make_env=make_env, env=None)
+    if vae_state is not None:
+        vae, m = build_vae(config), build_mdnrnn(config, task)
+        vae.load_state_dict(vae_state)
+        m.load_state_dict(m_state)
+        _WORKER.update(vae=vae.eval(), m=m.eval(), controller=build_controller(config, task))
+
+
+def _env():
+    if _WORKER["env"] is None:
+        _WORKER["env"] = _WORKER["make_env"](_WORKER["task"], seed=0)
+    return _WORKER["env"]
+
+
+def collect_job(job: tuple[int, str]) -> int:
+    """Record one random-policy rollout to ``path`` (compressed); returns its length (0 if too short)."""
+    seed, path = job
+    task, config = _WORKER["task"], _WORKER["config"]
+    rng = np.random.default_rng(seed)
+    policy = (RepeatUniform(rng, config.collect.repeat_max) if config.collect.policy == "repeat_uniform"
+              else random_model_agent(config, task, rng))
+    episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True)
+    if episode["length"] <= config.collect.min_length:
+        return 0
+    tmp = Path(path).with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, frames=episode["frames"], actions=episode["actions"], rewards=episode["rewards"],
+                        dones=episode["dones"])
+    tmp.rename(path)
+    return episode["length"]
+
+
+def agent_job(job: tuple[np.ndarray, int, int]) -> tuple[float, int]:
+    """One episode of the V+M+C agent with controller params: returns (return, length)."""
+    params, seed, max_steps = job
+    agent = Agent(_WORKER["task"], _WORKER["vae"], _WORKER["m"], _WORKER["controller"], torch.from_numpy(params),
+                  _WORKER["config"].controller.inputs)
+    episode = run_episode(_env(), agent, _WORKER["task"], seed, max_steps, record=False)
+    return episode["return"], episode["length"]
+
+
+class Pool:
+    """Jobs over worker processes (spawned: safe with torch threads), or in-process when workers <= 1."""
+
+    def __init__(self, workers: int, task: str, config: DictConfig, vae: ConvVAE | None = None,
+                 m: MDNRNN | None = None) -> None:
+        args = (task, OmegaConf.to_container(config, resolve=True),
+                _cpu_state(vae), _cpu_state(m))
+        self.pool = mp.get_context("spawn").Pool(workers, _init_worker, args) if workers > 1 else None
+        if self.pool is None:
+            _init_worker(*args, one_thread=False)
+
+    def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
+        return self.pool.imap(fn, jobs) if self.pool else map(fn, jobs)
+
+    def close(self) -> None:
+        if self.pool:
+            self.pool.close()
+            self.pool.join()
+        elif _WORKER.get("env") is not None:
+            _WORKER["env"].close()
+            _WORKER["env"] = None
+
+    def __enter__(self) -> "Pool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is not None and self.pool:
+            self.pool.terminate()
+        self.close()
+
+
+def _cpu_state(module: torch.nn.Module | None) -> dict | None:
+    return None if module is None else {k: v.detach().cpu() for k, v in module.state_dict().items()}

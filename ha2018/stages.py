@@ -1,0 +1,367 @@
+"""The pipeline: collect -> vae -> series -> mdnrnn -> controller -> evaluate. Each stage checkpoints its own
+progress in the run directory and is skipped by ``all`` once complete."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cma
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from ha2018 import media
+from ha2018.data import frame_batches, load_rollout, load_series, rollout_paths, save_series
+from ha2018.dream import BatchedDream, dream_returns
+from ha2018.mdnrnn import done_loss, mixture_nll
+from ha2018.models import build_controller, build_mdnrnn, build_vae, pick_device
+from ha2018.rollout import Pool, agent_job, collect_job
+from ha2018.sequences import make_batches
+from ha2018.vae import to_input, vae_loss
+from tools.checkpoint import load_checkpoint, save_checkpoint
+from tools.runs import Run
+
+EVAL_SEED = 10_000_000  # real evaluation seeds start here, apart from collection and training seeds
+
+
+class StageError(RuntimeError):
+    """A stage cannot run (missing input of an earlier stage, unusable data)."""
+
+
+@dataclass
+class Context:
+    task: str
+    config: DictConfig
+    run: Run
+    model_dir: Path  # where the data, V and M live (the run dir, or the base run of a temperature sweep)
+    export: bool = True  # write the run's record to results/runs/ when it finishes
+
+    @property
+    def dir(self) -> Path:
+        return self.run.dir
+
+    @property
+    def device(self) -> torch.device:
+        return pick_device(self.config)
+
+    @property
+    def rollouts_dir(self) -> Path:
+        return self.model_dir / "data" / "rollouts"
+
+    def path(self, name: str, shared: bool = False) -> Path:
+        """A stage file: data and V/M checkpoints are shared by a sweep, C and evaluation are per run."""
+        base = self.model_dir if shared else self.dir
+        return base / ("data" if name.endswith(".npz") or name.endswith(".json") else "checkpoints") / name
+
+
+# ---- shared helpers ---------------------------------------------------------------------------------------
+def _load(path: Path, stage: str) -> dict:
+    if not path.exists():
+        raise StageError(f"{path} not found: run the '{stage}' stage first")
+    return load_checkpoint(path)
+
+
+def _finished(path: Path) -> bool:
+    return path.exists() and bool(load_checkpoint(path).get("finished", False))
+
+
+def _collected_frames(ctx: Context) -> int:
+    stats = ctx.path("collect_stats.json", shared=True)
+    return json.loads(stats.read_text())["frames"] if stats.exists() else 0
+
+
+def load_vae(ctx: Context):
+    vae = build_vae(ctx.config)
+    vae.load_state_dict(_load(ctx.path("vae.pt", shared=True), "vae")["model"])
+    return vae.eval()
+
+
+def load_mdnrnn(ctx: Context):
+    state = _load(ctx.path("mdnrnn.pt", shared=True), "mdnrnn")
+    m = build_mdnrnn(ctx.config, ctx.task)
+    m.load_state_dict(state["model"])
+    return m.eval(), state["initial_mu"], state["initial_logvar"]
+
+
+# ---- 1. collect ------------------------------------------------------------------------------------------
+def collect_complete(ctx: Context) -> bool:
+    return len(rollout_paths(ctx.rollouts_dir)) >= ctx.config.collect.rollouts
+
+
+def collect(ctx: Context) -> None:
+    config, wanted = ctx.config, ctx.config.collect.rollouts
+    ctx.rollouts_dir.mkdir(parents=True, exist_ok=True)
+    stats_path = ctx.path("collect_stats.json", shared=True)
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {"frames": 0, "lengths": []}
+    bar = tqdm(total=wanted, desc="collect", unit="rollout", initial=len(rollout_paths(ctx.rollouts_dir)))
+    with Pool(config.workers, ctx.task, config) as pool:
+        for attempt in range(100):
+            missing = [i for i in range(wanted) if not (ctx.rollouts_dir / f"rollout_{i:05d}.npz").exists()]
+            if not missing:
+                break
+            jobs = [(config.seed * 1_000_000 + i + attempt * wanted, str(ctx.rollouts_dir / f"rollout_{i:05d}.npz"))
+                    for i in missing]
+            for length, (seed, _) in zip(pool.imap(collect_job, jobs), jobs):
+                stats["lengths"].append(int(length) if length else None)
+                stats["frames"] += int(length)
+                bar.update(1 if length else 0)
+                bar.set_postfix(frames=stats["frames"])
+    bar.close()
+    stats_path.write_text(json.dumps(stats))
+    lengths = [n for n in stats["lengths"] if n]
+    ctx.run.log_metrics(stats["frames"], {"collect/rollouts": len(lengths), "collect/mean_length": np.mean(lengths)})
+
+
+# ---- 2. vae ----------------------------------------------------------------------------------------------
+def vae_complete(ctx: Context) -> bool:
+    return _finished(ctx.path("vae.pt", shared=True))
+
+
+def train_vae(ctx: Context) -> None:
+    config, device, path = ctx.config.vae, ctx.device, ctx.path("vae.pt", shared=True)
+    paths = rollout_paths(ctx.rollouts_dir)
+    if not paths:
+        raise StageError(f"no rollouts in {ctx.rollouts_dir}: run the 'collect' stage first")
+    vae = build_vae(ctx.config).to(device)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
+    start = 0
+    if path.exists():
+        state = load_checkpoint(path)
+        vae.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["epoch"]
+    frames = _collected_frames(ctx)
+    for epoch in range(start, config.epochs):
+        rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
+        bar = tqdm(frame_batches(paths, config.batch_size, rng), desc=f"vae epoch {epoch + 1}/{config.epochs}",
+                   unit="batch")
+        for batch in bar:
+            x = to_input(torch.from_numpy(batch).to(device))
+            loss, reconstruction, kl = vae_loss(x, *vae(x), config.kl_tolerance)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            bar.set_postfix(loss=f"{loss.item():.1f}", recon=f"{reconstruction.item():.1f}", kl=f"{kl.item():.1f}")
+        ctx.run.log_metrics(frames, {"vae/loss": loss.item(), "vae/reconstruction": reconstruction.item(),
+                                     "vae/kl": kl.item(), "vae/epoch": epoch + 1})
+        save_checkpoint(path, {"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                               "finished": epoch + 1 == config.epochs})
+
+
+# ---- 3. series -------------------------------------------------------------------------------------------
+def series_complete(ctx: Context) -> bool:
+    return ctx.path("series.npz", shared=True).exists()
+
+
+@torch.no_grad()
+def encode_series(ctx: Context) -> None:
+    vae, device = load_vae(ctx).to(ctx.device), ctx.device
+    mus, logvars, actions, dones = [], [], [], []
+    for path in tqdm(rollout_paths(ctx.rollouts_dir), desc="series", unit="rollout"):
+        rollout = load_rollout(path)
+        parts = [vae.encode(to_input(torch.from_numpy(chunk).to(device)))
+                 for chunk in np.array_split(rollout["frames"], max(1, len(rollout["frames"]) // 500))]
+        mus.append(torch.cat([p[0] for p in parts]).cpu().numpy())
+        logvars.append(torch.cat([p[1] for p in parts]).cpu().numpy())
+        actions.append(rollout["actions"])
+        dones.append(rollout["dones"])
+    save_series(ctx.path("series.npz", shared=True), mus, logvars, actions, dones)
+
+
+# ---- 4. mdnrnn -------------------------------------------------------------------------------------------
+def mdnrnn_complete(ctx: Context) -> bool:
+    return _finished(ctx.path("mdnrnn.pt", shared=True))
+
+
+def train_mdnrnn(ctx: Context) -> None:
+    config, device, path = ctx.config.mdnrnn, ctx.device, ctx.path("mdnrnn.pt", shared=True)
+    series = ctx.path("series.npz", shared=True)
+    if not series.exists():
+        raise StageError(f"{series} not found: run the 'series' stage first")
+    episodes = load_series(series)
+    m = build_mdnrnn(ctx.config, ctx.task).to(device)
+    optimizer = torch.optim.Adam(m.parameters(), lr=config.lr)
+    start, step = 0, 0
+    if path.exists():
+        state = load_checkpoint(path)
+        m.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, step = state["epoch"], state["step"]
+    initial = episodes[:1000]  # the authors' initial_z.json: first frame of 1000 rollouts
+    initial_mu = torch.from_numpy(np.stack([e["mu"][0] for e in initial]))
+    initial_logvar = torch.from_numpy(np.stack([e["logvar"][0] for e in initial]))
+    frames = _collected_frames(ctx)
+    for epoch in range(start, config.epochs):
+        rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
+        state, losses = None, []
+        bar = tqdm(make_batches(config.batching, episodes, config.batch_size, config.seq_len, rng),
+                   desc=f"mdnrnn epoch {epoch + 1}/{config.epochs}", unit="batch")
+        for batch in bar:
+            z, actions, restart = (torch.from_numpy(x).to(device) for x in batch[:3])
+            for group in optimizer.param_groups:  # the authors' schedule: (lr - min) * decay^step + min
+                group["lr"] = (config.lr - config.lr_min) * config.lr_decay ** step + config.lr_min
+            mixture, done_logit, last = m(z[:, :-1], actions[:, :-1], restart[:, :-1] if m.predict_done else None,
+                                          state if batch.carry else None)
+            z_loss = mixture_nll(mixture, z[:, 1:])
+            d_loss = done_loss(done_logit, restart[:, 1:], config.done_weight) if m.predict_done else z_loss * 0
+            loss = z_loss + d_loss
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_value_(m.parameters(), config.grad_clip)
+            optimizer.step()
+            state = type(last)(last.c.detach(), last.h.detach())
+            step += 1
+            losses.append((loss.item(), z_loss.item(), d_loss.item()))
+            bar.set_postfix(loss=f"{loss.item():.3f}", z=f"{z_loss.item():.3f}", done=f"{d_loss.item():.3f}")
+        mean = np.mean(losses, axis=0)
+        ctx.run.log_metrics(frames, {"mdnrnn/loss": mean[0], "mdnrnn/z_loss": mean[1], "mdnrnn/done_loss": mean[2],
+                                     "mdnrnn/epoch": epoch + 1})
+        save_checkpoint(path, {"model": m.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                               "step": step, "initial_mu": initial_mu, "initial_logvar": initial_logvar,
+                               "finished": epoch + 1 == config.epochs})
+
+
+# ---- 5. controller ---------------------------------------------------------------------------------------
+def controller_complete(ctx: Context) -> bool:
+    return _finished(ctx.path("controller.pt"))
+
+
+def make_fitness(ctx: Context, pool: Pool | None) -> Callable[[np.ndarray, int, int], tuple[np.ndarray, int]]:
+    """fitness(solutions (P, n), rollouts R, seed) -> ((P, R) returns, real env steps used), in the dream or in
+    the real game."""
+    config = ctx.config.controller
+    controller = build_controller(ctx.config, ctx.task)
+    if config.train_in == "dream":
+        m, initial_mu, initial_logvar = load_mdnrnn(ctx)
+        device = ctx.device
+        m = m.to(device)
+        generator = torch.Generator(device=device)
+        dream = BatchedDream(m, initial_mu.to(device), initial_logvar.to(device), config.temperature,
+                             config.done_mode, generator, ctx.config.mdnrnn.done_weight)
+
+        def fitness(solutions: np.ndarray, rollouts: int, seed: int) -> np.ndarray:
+            generator.manual_seed(seed)
+            params = torch.as_tensor(solutions, dtype=torch.float32, device=device)
+            return dream_returns(dream, controller, params, rollouts, ctx.task, config.inputs,
+                                 config.max_steps).cpu().numpy(), 0
+        return fitness
+    if config.train_in != "real":
+        raise StageError(f"controller.train_in must be 'dream' or 'real', got {config.train_in!r}")
+
+    def fitness(solutions: np.ndarray, rollouts: int, seed: int) -> np.ndarray:
+        jobs = [(np.asarray(s, np.float32), seed + r, config.max_steps) for s in solutions for r in range(rollouts)]
+        results = list(pool.imap(agent_job, jobs))
+        returns = np.asarray([ret for ret, _ in results]).reshape(len(solutions), rollouts)
+        return returns, sum(length for _, length in results)
+    return fitness
+
+
+def train_controller(ctx: Context) -> None:
+    config, path = ctx.config.controller, ctx.path("controller.pt")
+    n = build_controller(ctx.config, ctx.task).param_count
+    state = load_checkpoint(path) if path.exists() else {
+        "generation": 0, "mean": torch.zeros(n, dtype=torch.float64), "sigma": float(config.sigma_init),
+        "best_params": None, "best_eval": -float("inf"), "history": [], "real_steps": 0}
+    # resume restarts CMA-ES from the saved mean and step size (its covariance is not checkpointed)
+    es = cma.CMAEvolutionStrategy(state["mean"].numpy(), state["sigma"],
+                                  {"popsize": config.popsize, "seed": ctx.config.seed + 1 + state["generation"],
+                                   "verbose": -9})
+    pool = None
+    if config.train_in == "real":
+        pool = Pool(ctx.config.workers, ctx.task, ctx.config, load_vae(ctx), load_mdnrnn(ctx)[0])
+    fitness_fn = make_fitness(ctx, pool)
+    frames = _collected_frames(ctx)
+    bar = tqdm(range(state["generation"], config.generations), desc=f"controller ({config.train_in})", unit="gen",
+               initial=state["generation"], total=config.generations)
+    try:
+        for generation in bar:
+            seed = ctx.config.seed * 1_000_000 + generation * 10_000
+            solutions = np.asarray(es.ask())
+            returns, real_steps = fitness_fn(solutions, config.rollouts, seed)  # (P, R)
+            fitness = returns.mean(axis=1)
+            penalty = config.weight_decay * np.mean(solutions ** 2, axis=1)  # es.py CMAES weight decay
+            es.tell(list(solutions), list(-fitness + penalty))  # cma minimises
+            record = {"generation": generation + 1, "mean": float(fitness.mean()), "best": float(fitness.max()),
+                      "worst": float(fitness.min()), "sigma": float(es.sigma)}
+            if (generation + 1) % config.eval_every == 0 or generation + 1 == config.generations:
+                eval_returns, eval_steps = fitness_fn(es.mean[None], config.eval_rollouts, seed + 5_000)
+                score, real_steps = float(eval_returns.mean()), real_steps + eval_steps
+                record["eval"] = score
+                if score > state["best_eval"]:
+                    state["best_eval"], state["best_params"] = score, torch.from_numpy(es.mean.copy())
+            state["history"].append(record)
+            state.update(generation=generation + 1, real_steps=state["real_steps"] + real_steps,
+                         mean=torch.from_numpy(es.mean.copy()), sigma=float(es.sigma),
+                         finished=generation + 1 == config.generations)
+            bar.set_postfix(best=f"{record['best']:.0f}", mean=f"{record['mean']:.0f}",
+                            best_eval=f"{state['best_eval']:.0f}")
+            ctx.run.log_metrics(frames + state["real_steps"], {f"controller/{k}": v for k, v in record.items()})
+            save_checkpoint(path, state)
+            media.plot_fitness(state["history"], ctx.dir / "fitness.png", config.train_in)
+    finally:
+        if pool:
+            pool.close()
+
+
+# ---- 6. evaluate -----------------------------------------------------------------------------------------
+def evaluate_complete(ctx: Context) -> bool:
+    summary = ctx.dir / "summary.json"
+    return summary.exists() and json.loads(summary.read_text()).get("finished", False)
+
+
+def evaluate(ctx: Context) -> dict:
+    config, task = ctx.config, ctx.task
+    state = _load(ctx.path("controller.pt"), "controller")
+    params = state["best_params"] if state["best_params"] is not None else state["mean"]
+    params = params.float().numpy()
+    vae, (m, initial_mu, initial_logvar) = load_vae(ctx), load_mdnrnn(ctx)
+    jobs = [(params, EVAL_SEED + i, config.collect.max_frames if task == "doom_take_cover" else
+             config.controller.max_steps) for i in range(config.evaluate.trials)]
+    with Pool(config.workers, task, config, vae, m) as pool:
+        results = list(tqdm(pool.imap(agent_job, jobs), total=len(jobs), desc="evaluate (real)", unit="trial"))
+    budget = _collected_frames(ctx) + state.get("real_steps", 0)
+    returns = np.array([ret for ret, _ in results])
+    for ret, length in results:
+        ctx.run.log_episode(budget, ret, length, mode="eval")
+    extra = {"generations": state["generation"], "rollouts_collected": config.collect.rollouts,
+             "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns)))}
+    stats_path = ctx.path("collect_stats.json", shared=True)
+    if stats_path.exists():  # the collection policy is the random baseline of the paper's table
+        lengths = json.loads(stats_path.read_text())["lengths"]
+        extra.update(random_policy_score=float(np.mean([n for n in lengths if n])))
+    if m.predict_done:
+        dream = BatchedDream(m, initial_mu, initial_logvar, config.controller.temperature,
+                             config.controller.done_mode, torch.Generator().manual_seed(EVAL_SEED),
+                             config.mdnrnn.done_weight)
+        dream_scores = dream_returns(dream, build_controller(config, task), torch.from_numpy(params)[None],
+                                     config.evaluate.dream_trials, task, config.controller.inputs,
+                                     config.controller.max_steps)[0].numpy()
+        extra.update(temperature=float(config.controller.temperature), dream_score=float(dream_scores.mean()),
+                     dream_score_std=float(dream_scores.std()))
+    media.dream_video(ctx, vae, m, initial_mu, initial_logvar, params, ctx.dir / "videos" / "dream.gif")
+    summary = ctx.run.finish(budget, mode="eval", last=len(results), **extra)
+    if ctx.export:
+        export(ctx.dir)
+    return summary
+
+
+def export(run_dir: Path) -> None:
+    try:
+        from tools.results import export_run
+    except ImportError:
+        print("note: tools.results.export_run is not available yet; the run record stays in", run_dir)
+        return
+    print("[ha2018] run record written to", export_run(run_dir))
+
+
+STAGES: dict[str, tuple[Callable[[Context], bool], Callable[[Context], object]]] = {
+    "collect": (collect_complete, collect),
+    "vae": (vae_complete, train_vae),
+    "series": (series_complete, encode_series),
+    "mdnrnn": (mdnrnn_complete, train_mdnrnn),
+    "controller": (controller_complete, train_controller),
+    "evaluate": (evaluate_complete, evaluate),
+}
