@@ -166,3 +166,54 @@ def test_dmc_parsing_options_and_cameras():
         make_env("dmc_walker_walk", 0, obs_type="pixels")
     with pytest.raises(UnknownOptionError, match="frame_skip"):
         make_env("dmc_walker_walk", 0, frame_skip=2)
+
+
+# ---------------------------------------------------------------------------------------------- atari
+
+
+def test_atari_protocols():
+    from tools.envs.atari import PROTOCOLS
+
+    assert set(PROTOCOLS) >= {"dreamerv2", "atari100k", "atari200m"}
+    v2 = make_env("atari_pong", 0)
+    check_image(v2.reset()[0], channels=1)
+    assert v2.action_space.n == 18 and v2.action_repeat == 4
+    k100 = make_env("atari_ms_pacman", 0, protocol="atari100k")
+    check_image(k100.reset()[0], channels=3)
+    assert k100.action_space.n == 9  # minimal action set of Ms. Pac-Man
+    assert make_env("atari_pong", 0, protocol="atari100k", full_actions=True).action_space.n == 18
+    with pytest.raises(ValueError, match="unknown protocol 'atari10k'"):
+        make_env("atari_pong", 0, protocol="atari10k")
+    with pytest.raises(UnknownTaskError, match="ms_pacman"):
+        make_env("atari_mspacman", 0)
+    with pytest.raises(UnknownOptionError, match="grayscale"):
+        make_env("atari_pong", 0, grayscale=True)
+
+
+def test_atari_seed_time_limit_and_lives():
+    frames, _, infos, ends = rollout(make_env("atari_breakout", 0, max_steps=4000), 2000)
+    again, *_ = rollout(make_env("atari_breakout", 0), 20)
+    for step in (0, 20):
+        np.testing.assert_array_equal(frames[step]["image"], again[step]["image"])
+    assert sum(i["env_steps"] for i in infos) <= 4000 and all(i["env_steps"] == 4 for i in infos[:-1])
+    losses = [k for k, info in enumerate(infos) if info["life_loss"]]
+    assert losses and infos[losses[0]]["lives"] == 4  # breakout starts with 5 lives
+    assert not any(ends[k][0] for k in losses[:-1])  # a life loss does not end the episode
+    short = rollout(make_env("atari_pong", 0, max_steps=40), 100)
+    assert len(short[1]) == 10 and short[3][-1] == (False, True)
+
+
+def test_atari_max_pools_the_last_two_frames():
+    from tools.envs.wrappers import resize_image
+
+    options = dict(sticky=False, noops=0, gray=False)
+    single = make_env("atari_breakout", 0, repeat=1, **options)
+    single.reset()
+    screens = []
+    for action in [1, 1, 1, 1, 3, 3, 3, 3]:  # FIRE then RIGHT, one frame each
+        single.step(action)
+        screens.append(single.unwrapped._ale.getScreenRGB())
+    pooled = make_env("atari_breakout", 0, **options)
+    pooled.reset()
+    obs = [pooled.step(a)[0]["image"] for a in (1, 3)]
+    np.testing.assert_array_equal(obs[1], resize_image(np.maximum(screens[6], screens[7]), 64))
