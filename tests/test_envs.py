@@ -217,3 +217,30 @@ def test_atari_max_pools_the_last_two_frames():
     pooled.reset()
     obs = [pooled.step(a)[0]["image"] for a in (1, 3)]
     np.testing.assert_array_equal(obs[1], resize_image(np.maximum(screens[6], screens[7]), 64))
+
+
+# ---------------------------------------------------------------------------------------------- crafter
+
+
+@pytest.mark.slow  # four crafter world generations, ~1 s each
+def test_crafter_reward_and_noreward():
+    env = make_env("crafter_reward", 0, max_steps=50)
+    assert env.action_space.n == 17 and env.action_repeat == 1
+    frames, rewards, infos, ends = rollout(env, 100)
+    check_image(frames[0])
+    assert all(len(i["achievements"]) == 22 and i["env_steps"] == 1 for i in infos)
+    assert len(rewards) == 50 and ends[-1] == (False, True)
+    again, *_ = rollout(make_env("crafter_reward", 0), 10)
+    np.testing.assert_array_equal(frames[10]["image"], again[10]["image"])
+    other, _ = make_env("crafter_reward", 1).reset()
+    assert not np.array_equal(frames[0]["image"], other["image"])
+    _, silent, _, _ = rollout(make_env("crafter_noreward", 0), 100)
+    assert set(silent) == {0.0} and len(silent) == 100
+
+
+def test_crafter_death_is_terminal():
+    env = make_env("crafter_reward", 0)
+    _, rewards, infos, ends = rollout(env, 10_000)
+    assert ends[-1] == (True, False) and len(rewards) < 10_000  # random play dies long before the limit
+    unlocked = sum(count > 0 for count in infos[-1]["achievements"].values())
+    assert sum(rewards) == pytest.approx(unlocked - 0.9)  # +1 per first unlock, +-0.1 per health point (9 -> 0)
