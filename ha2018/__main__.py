@@ -34,6 +34,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set controller.generations=50")
     parser.add_argument("--logdir", default=None, help="run directory (default runs/ha2018/<task>/<preset>_seed<N>)")
+    parser.add_argument("--no-export", action="store_true", help="do not write the run record to results/runs/")
     return parser.parse_args(argv)
 
 
@@ -43,11 +44,11 @@ def config_for(task: str, preset: str, overrides: list[str]):
 
 
 def open_context(task: str, preset: str, overrides: list[str], logdir: str | Path | None,
-                 model_dir: Path | None = None) -> Context:
+                 model_dir: Path | None = None, export: bool = True) -> Context:
     config = config_for(task, preset, overrides)
     logdir = Path(logdir) if logdir else default_logdir("ha2018", task, preset, config.seed)
     run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models")
-    return Context(task, config, run, model_dir or run.dir)
+    return Context(task, config, run, model_dir or run.dir, export)
 
 
 def run_stages(ctx: Context, names: list[str]) -> None:
@@ -63,12 +64,12 @@ def run_stages(ctx: Context, names: list[str]) -> None:
 def temperature_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
     if args.task != "doom_take_cover":
         raise StageError("temperature-sweep is the Doom experiment: use --task doom_take_cover")
-    base = open_context(args.task, args.preset, overrides, args.logdir)
+    base = open_context(args.task, args.preset, overrides, args.logdir, export=not args.no_export)
     run_stages(base, ["collect", "vae", "series", "mdnrnn"])
     rows = []
     for tau in base.config.sweep.temperatures:
         ctx = open_context(args.task, args.preset, [*overrides, f"controller.temperature={tau}"],
-                           base.dir / "sweep" / f"tau_{tau:.2f}", model_dir=base.dir)
+                           base.dir / "sweep" / f"tau_{tau:.2f}", model_dir=base.dir, export=not args.no_export)
         run_stages(ctx, ["controller", "evaluate"])
         summary = json.loads((ctx.dir / "summary.json").read_text())
         rows.append(f"| {tau:.2f} | {summary['dream_score']:.0f} ± {summary['dream_score_std']:.0f} | "
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "temperature-sweep":
             temperature_sweep(args, overrides)
             return 0
-        ctx = open_context(args.task, args.preset, overrides, args.logdir)
+        ctx = open_context(args.task, args.preset, overrides, args.logdir, export=not args.no_export)
         run_stages(ctx, list(STAGES) if args.command == "all" else [args.command])
         if args.command in ("all", "evaluate"):
             print(json.dumps({k: v for k, v in json.loads((ctx.dir / "summary.json").read_text()).items()
