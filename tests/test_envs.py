@@ -244,3 +244,59 @@ def test_crafter_death_is_terminal():
     assert ends[-1] == (True, False) and len(rewards) < 10_000  # random play dies long before the limit
     unlocked = sum(count > 0 for count in infos[-1]["achievements"].values())
     assert sum(rewards) == pytest.approx(unlocked - 0.9)  # +1 per first unlock, +-0.1 per health point (9 -> 0)
+
+
+# ---------------------------------------------------------------------------------------------- minecraft
+
+
+def test_minecraft_without_minerl_names_what_is_missing():
+    from tools.envs.minecraft import MinecraftUnavailableError
+
+    try:
+        import minerl  # noqa: F401
+        pytest.skip("minerl is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(MinecraftUnavailableError, match=r"minerl==0\.4\.4.*Java 8.*gym==0\.19\.0"):
+        make_env("minecraft_diamond", 0)
+    with pytest.raises(UnknownOptionError, match="break_sped"):
+        make_env("minecraft_diamond", 0, break_sped=100)
+
+
+def test_minecraft_milestone_reward():
+    from tools.envs.minecraft import MILESTONES, MilestoneReward, merge_logs
+
+    assert len(MILESTONES) == 12 and MILESTONES[0] == "log" and MILESTONES[-1] == "diamond"
+    reward = MilestoneReward(health_scale=0.01)
+    reward.reset({"dirt": 3, "stick": 1}, health=1.0)  # items held at the start earn nothing
+    assert reward({"dirt": 4, "stick": 1}, 1.0) == 0.0
+    assert reward(merge_logs({"log2": 1}), 1.0) == 1.0  # acacia/dark-oak logs count as log
+    assert reward({"log": 2}, 1.0) == 0.0  # only the first time
+    assert reward({"log": 0, "planks": 4}, 1.0) == 1.0
+    assert reward({"log": 1, "planks": 4}, 1.0) == 0.0  # losing and regaining an item: no second reward
+    assert reward({"iron_pickaxe": 1, "diamond": 1}, 0.5) == pytest.approx(2.0 - 0.005)  # two at once, hurt
+    assert reward.reached == ["stick", "log", "planks", "iron_pickaxe", "diamond"]
+    reward.reset({}, 1.0)
+    assert reward({"log": 1}, 1.0) == 1.0  # a new episode rewards again
+
+
+def test_minecraft_action_mapping():
+    from tools.envs.minecraft import ACTIONS, NOOP_ACTION, ActionMapper
+
+    assert len(ACTIONS) == 25 and list(ACTIONS)[:2] == ["noop", "attack"]
+    mapper = ActionMapper(sticky_attack=0, sticky_jump=10, pitch_limit=(-60, 60))
+    names = mapper.names
+    assert mapper(names.index("noop")) == NOOP_ACTION
+    craft = mapper(names.index("craft_wooden_pickaxe"))
+    assert craft["nearbyCraft"] == "wooden_pickaxe" and craft["attack"] == 0 and craft["camera"] == (0, 0)
+    jump = mapper(names.index("jump"))
+    assert jump["jump"] == 1 and jump["forward"] == 1
+    follow = [mapper(names.index("noop")) for _ in range(10)]
+    assert [a["jump"] for a in follow] == [1] * 9 + [0]  # sticky jump: 10 steps in all
+    pitches = [mapper(names.index("turn_down"))["camera"][0] for _ in range(5)]
+    assert pitches == [15, 15, 15, 15, 0]  # pitch stays within [-60, 60]
+    assert [mapper(names.index("turn_up"))["camera"][0] for _ in range(2)] == [-15, -15]
+    assert mapper(names.index("attack"))["attack"] == 1 and mapper(names.index("noop"))["attack"] == 0
+    sticky = ActionMapper(sticky_attack=30)
+    sticky(sticky.names.index("attack"))
+    assert sticky(sticky.names.index("jump"))["attack"] == 1  # break speed 1: attack is held for 30 steps
