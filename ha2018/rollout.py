@@ -63,7 +63,20 @@ class RepeatUniform:
         return self.action
 
 
-def random_model_agent(config: DictConfig, task: str, rng: np.random.Generator) -> Agent:
+class FiniteActions:
+    """Replaces non-finite actions by 0: heavy-tailed random weights can overflow V (exp of a huge logvar)."""
+
+    def __init__(self, policy) -> None:
+        self.policy = policy
+
+    def reset(self) -> None:
+        self.policy.reset()
+
+    def act(self, frame: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(self.policy.act(frame), nan=0.0, posinf=1.0, neginf=-1.0)
+
+
+def random_model_agent(config: DictConfig, task: str, rng: np.random.Generator) -> FiniteActions:
     """CarRacing's collection policy (``carracing/extract.py``): V, M and C with Cauchy weights of scale
     stdev ~ U(0, 0.01) (``init_random_model_params``)."""
     stdev = rng.uniform(0, 0.01)
@@ -72,7 +85,7 @@ def random_model_agent(config: DictConfig, task: str, rng: np.random.Generator) 
         for p in module.parameters():
             p.data = torch.from_numpy(rng.standard_cauchy(p.shape) * stdev).float()
     params = torch.from_numpy(rng.standard_cauchy(controller.param_count) * stdev).float()
-    return Agent(task, vae.eval(), m.eval(), controller, params, config.controller.inputs)
+    return FiniteActions(Agent(task, vae.eval(), m.eval(), controller, params, config.controller.inputs))
 
 
 def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 progress in the run directory and is skipped by ``all`` once complete."""
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,8 +137,11 @@ def train_vae(ctx: Context) -> None:
     frames = _collected_frames(ctx)
     for epoch in range(start, config.epochs):
         rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
-        bar = tqdm(frame_batches(paths, config.batch_size, rng), desc=f"vae epoch {epoch + 1}/{config.epochs}",
-                   unit="batch")
+        batches = frame_batches(paths, config.batch_size, rng)
+        if config.max_batches:
+            batches = itertools.islice(batches, config.max_batches)
+        bar = tqdm(batches, desc=f"vae epoch {epoch + 1}/{config.epochs}", unit="batch",
+                   total=config.max_batches or None)
         for batch in bar:
             x = to_input(torch.from_numpy(batch).to(device))
             loss, reconstruction, kl = vae_loss(x, *vae(x), config.kl_tolerance)

@@ -1,0 +1,43 @@
+"""ha2018 pipeline on a handful of real rollouts: every stage, the run record, and skipping on resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ha2018.__main__ import main
+
+TINY = ["workers=1", "collect.rollouts=3", "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16",
+        "mdnrnn.batch_size=2", "mdnrnn.seq_len=10", "mdnrnn.epochs=1", "controller.popsize=4",
+        "controller.rollouts=1", "controller.generations=1", "controller.eval_rollouts=2", "evaluate.trials=2",
+        "evaluate.dream_trials=4", "evaluate.video_steps=5"]
+
+
+def run(task: str, logdir, extra: list[str], capsys) -> str:
+    args = ["all", "--task", task, "--preset", "small", "--logdir", str(logdir), "--no-export"]
+    assert main(args + [x for item in TINY + extra for x in ("--set", item)]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_doom_pipeline_end_to_end_and_resume(tmp_path, capsys):
+    extra = ["collect.max_frames=120", "controller.max_steps=40"]
+    run("doom_take_cover", tmp_path, extra, capsys)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["finished"] and summary["episodes"] == 2 and summary["temperature"] == 1.15
+    assert {"score", "score_std", "dream_score", "dream_score_std", "random_policy_score"} <= set(summary)
+    assert 0 < summary["score"] <= 120 and 0 < summary["dream_score"] <= 40
+    for name in ("checkpoints/vae.pt", "checkpoints/mdnrnn.pt", "checkpoints/controller.pt", "data/series.npz",
+                 "fitness.png", "videos/dream.gif"):
+        assert (tmp_path / name).exists(), name
+    assert len(list((tmp_path / "data" / "rollouts").glob("rollout_*.npz"))) == 3
+    out = run("doom_take_cover", tmp_path, extra, capsys)  # everything is complete now
+    assert out.count("complete, skipped") == 6
+
+
+@pytest.mark.slow
+def test_carracing_pipeline_end_to_end(tmp_path, capsys):
+    run("carracing", tmp_path, ["collect.max_frames=25", "controller.max_steps=8", "mdnrnn.seq_len=8"], capsys)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["finished"] and summary["episodes"] == 2 and "dream_score" not in summary
+    assert summary["budget"] >= 3 * 25 + 4 * 8  # collection + controller training in the real game
