@@ -130,6 +130,8 @@ def test_dmcproprio_episode_is_1000_simulator_steps():
     np.testing.assert_array_equal(frames[3]["vector"], again[3]["vector"])
     other, _ = make_env("dmcproprio_cartpole_balance", 1).reset()
     assert not np.array_equal(frames[0]["vector"], other["vector"])
+    _, _, infos, ends = rollout(make_env("dmcproprio_cartpole_balance", 0, action_repeat=3, max_steps=10), 10)
+    assert [i["env_steps"] for i in infos] == [3, 3, 3, 1] and ends[-1] == (False, True)
 
 
 def test_dmc_pixels_seed_and_reward_sum():

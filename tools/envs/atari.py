@@ -134,6 +134,4 @@ def make(task: str, seed: int, **options) -> gym.Env:
         raise ValueError(f"atari: unknown protocol {opts['protocol']!r}; valid: {sorted(PROTOCOLS)}")
     protocol = {k: (PROTOCOLS[opts["protocol"]][k] if opts[k] is None else opts[k]) for k in PROTOCOLS["dreamerv2"]}
     env = Atari(game, seed, repeat=opts["repeat"], size=opts["size"], max_steps=opts["max_steps"], **protocol)
-    wrapped = SeedFirstReset(env, seed)
-    wrapped.action_repeat = env.action_repeat
-    return wrapped
+    return SeedFirstReset(env, seed)

@@ -3,7 +3,8 @@
 As in the Dreamer code (``danijar/dreamer`` ``wrappers.py`` ``DeepMindControl``; same in DreamerV2/V3):
 64x64 RGB renders from camera 0, camera 2 for quadruped; episodes of 1000 simulator steps, so
 ``1000 / action_repeat`` agent steps, ended by ``truncated`` (a time limit, not terminal). DMC tasks have no
-terminal states; a step whose DMC discount is 0 would be ``terminated``.
+terminal states; a step whose DMC discount is 0 would be ``terminated``. The action repeat runs inside the
+env (rewards summed, ``info["env_steps"]`` = control steps), so a frame is rendered once per agent step.
 
 Options:
 - ``action_repeat``: int, default 2 (Dreamer: "fixed action repeat of R=2 across tasks"; DreamerV3 ``dmc:
@@ -22,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 from dm_control import suite
 
-from tools.envs.wrappers import UnknownTaskError, check_options, finish
+from tools.envs.wrappers import SeedFirstReset, UnknownTaskError, check_options
 
 # PlaNet paper Sec. 5 / Appendix, and google-research/planet scripts/tasks.py (shared/published/hyperparameters.md)
 PLANET_ACTION_REPEAT = {"cartpole": 8, "reacher": 4, "cheetah": 4, "finger": 2, "ball_in_cup": 4, "walker": 2}
@@ -49,12 +50,15 @@ def parse_task(task: str) -> tuple[str, str, str]:
 
 
 class DeepMindControl(gym.Env):
-    """One step = one DMC control step; counts its own ``max_steps`` time limit."""
+    """One step = ``action_repeat`` DMC control steps (rendered once, at the end), rewards summed."""
 
     metadata = {"render_modes": []}
 
     def __init__(self, domain: str, task: str, seed: int, obs_type: str, size: int, camera: int,
-                 max_steps: int) -> None:
+                 max_steps: int, action_repeat: int) -> None:
+        if action_repeat < 1:
+            raise ValueError(f"dmc: action_repeat must be >= 1, got {action_repeat}")
+        self.action_repeat = int(action_repeat)
         self._env = suite.load(domain, task, task_kwargs={"random": seed})
         self._obs_type, self._size, self._camera, self._max_steps = obs_type, size, camera, max_steps
         spec = self._env.action_spec()
@@ -77,11 +81,17 @@ class DeepMindControl(gym.Env):
         return self._observe(self._env.reset()), {}
 
     def step(self, action):
-        time_step = self._env.step(np.asarray(action, np.float64))
-        self._steps += 1
-        terminated = time_step.last() and time_step.discount == 0
-        truncated = not terminated and (time_step.last() or self._steps >= self._max_steps)
-        return self._observe(time_step), float(time_step.reward or 0.0), terminated, truncated, {}
+        action = np.asarray(action, np.float64)
+        reward, terminated, truncated = 0.0, False, False
+        for count in range(1, self.action_repeat + 1):
+            time_step = self._env.step(action)
+            self._steps += 1
+            reward += time_step.reward or 0.0
+            terminated = time_step.last() and time_step.discount == 0
+            truncated = not terminated and (time_step.last() or self._steps >= self._max_steps)
+            if terminated or truncated:
+                break
+        return self._observe(time_step), float(reward), terminated, truncated, {"env_steps": count}
 
     def _observe(self, time_step) -> dict[str, np.ndarray]:
         obs = {}
@@ -109,5 +119,5 @@ def make(task: str, seed: int, **options) -> gym.Env:
                              f"known: {sorted(PLANET_ACTION_REPEAT)}")
         repeat = PLANET_ACTION_REPEAT[domain]
     camera = CAMERAS.get(domain, 0) if opts["camera"] is None else opts["camera"]
-    env = DeepMindControl(domain, name, seed, obs_type, opts["size"], camera, opts["max_steps"])
-    return finish(env, seed, repeat)
+    env = DeepMindControl(domain, name, seed, obs_type, opts["size"], camera, opts["max_steps"], repeat)
+    return SeedFirstReset(env, seed)

@@ -37,6 +37,7 @@ class SeedFirstReset(gym.Wrapper):
 
     def __init__(self, env: gym.Env, seed: int) -> None:
         super().__init__(env)
+        self.action_repeat = getattr(env.unwrapped, "action_repeat", 1)  # suites that repeat inside (Atari, DMC)
         self._seed: int | None = int(seed)
         self.action_space.seed(int(seed))
 
