@@ -138,8 +138,9 @@ def _env():
     return _WORKER["env"]
 
 
-def collect_job(job: tuple[int, str]) -> int:
-    """Record one random-policy rollout to ``path`` (compressed); returns its length (0 if too short)."""
+def collect_job(job: tuple[int, str]) -> tuple[int, bool]:
+    """Record one random-policy rollout to ``path`` (compressed); returns its length and whether it was kept
+    (rollouts of ``min_length`` frames or fewer are dropped, as the authors did)."""
     seed, path = job
     task, config = _WORKER["task"], _WORKER["config"]
     rng = np.random.default_rng(seed)
@@ -147,12 +148,12 @@ def collect_job(job: tuple[int, str]) -> int:
               else random_model_agent(config, task, rng))
     episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True)
     if episode["length"] <= config.collect.min_length:
-        return 0
+        return episode["length"], False
     tmp = Path(path).with_suffix(".tmp.npz")
     np.savez_compressed(tmp, frames=episode["frames"], actions=episode["actions"], rewards=episode["rewards"],
                         dones=episode["dones"])
     tmp.rename(path)
-    return episode["length"]
+    return episode["length"], True
 
 
 def agent_job(job: tuple[np.ndarray, int, int]) -> tuple[float, int]:

@@ -96,6 +96,7 @@ def collect(ctx: Context) -> None:
     config, wanted = ctx.config, ctx.config.collect.rollouts
     ctx.rollouts_dir.mkdir(parents=True, exist_ok=True)
     stats_path = ctx.path("collect_stats.json", shared=True)
+    # frames: every env step taken (the budget); lengths: every rollout (the random-policy baseline)
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {"frames": 0, "lengths": []}
     bar = tqdm(total=wanted, desc="collect", unit="rollout", initial=len(rollout_paths(ctx.rollouts_dir)))
     with Pool(config.workers, ctx.task, config) as pool:
@@ -105,15 +106,15 @@ def collect(ctx: Context) -> None:
                 break
             jobs = [(config.seed * 1_000_000 + i + attempt * wanted, str(ctx.rollouts_dir / f"rollout_{i:05d}.npz"))
                     for i in missing]
-            for length, (seed, _) in zip(pool.imap(collect_job, jobs), jobs):
-                stats["lengths"].append(int(length) if length else None)
+            for length, kept in pool.imap(collect_job, jobs):
+                stats["lengths"].append(int(length))
                 stats["frames"] += int(length)
-                bar.update(1 if length else 0)
+                bar.update(1 if kept else 0)
                 bar.set_postfix(frames=stats["frames"])
     bar.close()
     stats_path.write_text(json.dumps(stats))
-    lengths = [n for n in stats["lengths"] if n]
-    ctx.run.log_metrics(stats["frames"], {"collect/rollouts": len(lengths), "collect/mean_length": np.mean(lengths)})
+    ctx.run.log_metrics(stats["frames"], {"collect/rollouts": len(stats["lengths"]),
+                                          "collect/mean_length": np.mean(stats["lengths"])})
 
 
 # ---- 2. vae ----------------------------------------------------------------------------------------------
@@ -305,6 +306,9 @@ def train_controller(ctx: Context) -> None:
             ctx.run.log_metrics(frames + state["real_steps"], {f"controller/{k}": v for k, v in record.items()})
             save_checkpoint(path, state)
             media.plot_fitness(state["history"], ctx.dir / "fitness.png", config.train_in)
+        if state["generation"] >= config.generations and not state.get("finished"):  # budget lowered on resume
+            state["finished"] = True
+            save_checkpoint(path, state)
     finally:
         if pool:
             pool.close()
@@ -334,8 +338,8 @@ def evaluate(ctx: Context) -> dict:
              "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns)))}
     stats_path = ctx.path("collect_stats.json", shared=True)
     if stats_path.exists():  # the collection policy is the random baseline of the paper's table
-        lengths = json.loads(stats_path.read_text())["lengths"]
-        extra.update(random_policy_score=float(np.mean([n for n in lengths if n])))
+        lengths = [n for n in json.loads(stats_path.read_text())["lengths"] if n]
+        extra.update(random_policy_score=float(np.mean(lengths)), random_policy_score_std=float(np.std(lengths)))
     if m.predict_done:
         dream = BatchedDream(m, initial_mu, initial_logvar, config.controller.temperature,
                              config.controller.done_mode, torch.Generator().manual_seed(EVAL_SEED),
