@@ -302,3 +302,10 @@ def test_minecraft_action_mapping():
     sticky = ActionMapper(sticky_attack=30)
     sticky(sticky.names.index("attack"))
     assert sticky(sticky.names.index("jump"))["attack"] == 1  # break speed 1: attack is held for 30 steps
+
+
+def test_step_rate_counts_simulator_steps():
+    from tools.envs import step_rate
+
+    agent, simulator = step_rate("atari_pong", 20, max_steps=10_000)
+    assert agent > 0 and simulator == pytest.approx(4 * agent)

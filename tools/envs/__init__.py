@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 
 import gymnasium as gym
 
@@ -35,6 +36,21 @@ def make_env(task: str, seed: int = 0, **options) -> gym.Env:
     return module.make(task, seed, **options)
 
 
+def step_rate(task: str, steps: int = 1000, **options) -> tuple[float, float]:
+    """(agent steps/s, simulator steps/s) of ``task`` under uniform random actions, resets included."""
+    env = make_env(task, 0, **options)
+    env.reset()
+    simulator_steps, start = 0, time.perf_counter()
+    for _ in range(steps):
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        simulator_steps += info["env_steps"]
+        if terminated or truncated:
+            env.reset()
+    seconds = time.perf_counter() - start
+    env.close()
+    return steps / seconds, simulator_steps / seconds
+
+
 def valid_tasks() -> str:
     return "; ".join(description for _, description in SUITES.values())
 
@@ -46,4 +62,4 @@ def _suite_of(task: str) -> str:
     raise UnknownTaskError(f"unknown task {task!r}. Valid tasks: {valid_tasks()}")
 
 
-__all__ = ["make_env", "episode_flags", "valid_tasks", "UnknownTaskError", "SUITES"]
+__all__ = ["make_env", "episode_flags", "valid_tasks", "step_rate", "UnknownTaskError", "SUITES"]
