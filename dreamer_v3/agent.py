@@ -77,7 +77,7 @@ class DreamerV3(nn.Module):
         return action, {"deter": post["deter"], "stoch": post["stoch"], "action": action}
 
     def to_tensors(self, data: dict[str, np.ndarray]) -> dict[str, Tensor]:
-        return {k: torch.as_tensor(np.asarray(v), device=self.device) for k, v in data.items()}
+        return {k: torch.as_tensor(np.ascontiguousarray(v), device=self.device) for k, v in data.items()}
 
     # ---- training ---------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:

@@ -110,8 +110,7 @@ def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> 
     if config.compile and device == "cuda":
         agent.rssm.core = torch.compile(agent.rssm.core)
     B, T = int(config.batch_size), int(config.batch_length)
-    replay = OnlineReplay(run.dir / "replay", int(min(config.replay.size, max(config.run.steps, B * T))), T,
-                          seed=seed, online=bool(config.replay.online))
+    replay = OnlineReplay(run.dir / "replay", int(config.replay.size), T, seed=seed, online=bool(config.replay.online))
     counters = {"step": 0, "policy_steps": 0, "updates": 0, "debt": 0.0, "episodes": 0,
                 "next_log": 0, "next_save": int(config.run.save_every), "next_eval": 0, "next_video": 0}
     state = run.load_checkpoint(map_location=device)
