@@ -1,4 +1,4 @@
-"""Wrappers shared by every suite: action repeat with the ``env_steps`` count, and the episode flags."""
+"""Shared by every suite: action repeat with the ``env_steps`` count, seeding, option checks, resizing, flags."""
 from __future__ import annotations
 
 import gymnasium as gym
@@ -50,7 +50,11 @@ class SeedFirstReset(gym.Wrapper):
 
 
 def finish(env: gym.Env, seed: int, repeat: int) -> ActionRepeat:
-    """The outer wrappers every suite ends with: seeded first reset, then action repeat."""
+    """The outer wrappers of a suite whose env advances one simulator step per ``step()``: seeding, repeat.
+
+    Suites that must see every frame of a repeat (Atari's max-pool) or render only the last one (DMC) repeat
+    inside their env, set ``action_repeat`` on it and are wrapped in ``SeedFirstReset`` alone.
+    """
     return ActionRepeat(SeedFirstReset(env, seed), repeat)
 
 
@@ -60,7 +64,7 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
         return image
     squeeze = image.ndim == 3 and image.shape[2] == 1
     pil = Image.fromarray(image[..., 0] if squeeze else image)
-    out = np.asarray(pil.resize((size, size), Image.BILINEAR))
+    out = np.array(pil.resize((size, size), Image.BILINEAR))  # a writable copy
     return out[..., None] if squeeze or out.ndim == 2 else out
 
 
