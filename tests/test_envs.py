@@ -24,6 +24,17 @@ def rollout(env, steps: int, seed: int = 0):
     return frames, rewards, infos, ends
 
 
+def rollout_fixed(env, action, steps: int) -> list[float]:
+    """Step a constant ``action`` from the current state; returns the rewards."""
+    rewards = []
+    for _ in range(steps):
+        _, reward, terminated, truncated, _ = env.step(action)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    return rewards
+
+
 def check_image(obs: dict, size: int = 64, channels: int = 3) -> None:
     assert obs["image"].dtype == np.uint8
     assert obs["image"].shape == (size, size, channels)
@@ -109,10 +120,25 @@ def test_carracing_action_repeat_sums_rewards():
     np.testing.assert_allclose([o[1] for o in outs], [sum(rewards[:3]), sum(rewards[3:])], rtol=1e-6)
 
 
-def test_first_reset_uses_make_seed():
-    first, _ = make_env("carracing", 7).reset()
-    seeded, _ = make_env("carracing", 0).reset(seed=7)
-    np.testing.assert_array_equal(first["image"], seeded["image"])
+@pytest.mark.parametrize("task", ["carracing", "doom_take_cover", "dmcproprio_walker_walk", "atari_breakout"])
+def test_first_reset_uses_make_seed(task):
+    key = "vector" if task.startswith("dmcproprio") else "image"
+    first, _ = make_env(task, 7).reset()
+    seeded, _ = make_env(task, 0).reset(seed=7)
+    np.testing.assert_array_equal(first[key], seeded[key])
+    if task in ("carracing", "dmcproprio_walker_walk"):  # Doom's and Breakout's first frames are fixed
+        other, _ = make_env(task, 8).reset()
+        assert not np.array_equal(first[key], other[key])
+
+
+def test_doom_seed_changes_the_fireballs():
+    lengths = []
+    for seed in (7, 7, 8):
+        env = make_env("doom_take_cover", seed)
+        env.reset()
+        lengths.append(len(rollout_fixed(env, action=0, steps=2100)))
+    assert lengths[0] == lengths[1] != lengths[2]
+
 
 
 # ---------------------------------------------------------------------------------------------- dmc
