@@ -7,9 +7,9 @@ What the authors ran (``hardmaru/WorldModelsExperiments`` ``doomrnn/doomreal.py`
 | --- | --- | --- |
 | scenario | ppaquette's ``take_cover.cfg`` + ``take_cover.wad`` | vizdoom's built-in ``take_cover.cfg`` + ``.wad`` |
 | difficulty | ``set_doom_skill(5)`` in the 2016 doom_py | skill 4 (the cfg's own value), see below |
-| screen | 640x480 RGB, HUD per their cfg | 640x480 RGB, vizdoom cfg (no HUD) |
+| screen | 640x480 RGB with the status bar (rows ~403-480) | same: 640x480, ``render_hud`` on |
 | frame skip | none: one ``make_action`` (1 tic) per step | ``action_repeat=1`` (option) |
-| frame processing | rows ``[0:400]`` (drop the bottom 80), resize to 64x64 | same crop, PIL bilinear resize |
+| frame processing | rows ``[0:400]`` (drops the status bar), resize to 64x64 | same crop, PIL bilinear resize |
 | reward | living reward +1 per tic, no death penalty | same (return = steps survived) |
 | episode | ends at death; data and scores cap at 2100 steps | death = ``terminated``; 2100 = ``truncated`` |
 
@@ -75,6 +75,7 @@ class DoomTakeCover(gym.Env):
         self._game.set_doom_scenario_path(f"{vizdoom.scenarios_path}/take_cover.wad")
         self._game.set_screen_resolution(vizdoom.ScreenResolution.RES_640X480)
         self._game.set_screen_format(vizdoom.ScreenFormat.RGB24)
+        self._game.set_render_hud(True)  # the authors' crop [0:400] removes exactly Doom's status bar
         self._game.set_doom_skill(skill)
         self._game.set_window_visible(False)
         self._game.set_sound_enabled(False)
