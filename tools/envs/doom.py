@@ -7,7 +7,7 @@ What the authors ran (``hardmaru/WorldModelsExperiments`` ``doomrnn/doomreal.py`
 | --- | --- | --- |
 | scenario | ppaquette's ``take_cover.cfg`` + ``take_cover.wad`` | vizdoom's built-in ``take_cover.cfg`` + ``.wad`` |
 | difficulty | ``set_doom_skill(5)`` in the 2016 doom_py | skill 4 (the cfg's own value), see below |
-| screen | 640x480 RGB with the status bar (rows ~403-480) | same: 640x480, ``render_hud`` on |
+| screen | 640x480 RGB, status bar at rows ~403-480 (inferred from their crop) | 640x480, ``render_hud`` on |
 | frame skip | none: one ``make_action`` (1 tic) per step | ``action_repeat=1`` (option) |
 | frame processing | rows ``[0:400]`` (drops the status bar), resize to 64x64 | same crop, PIL bilinear resize |
 | reward | living reward +1 per tic, no death penalty | same (return = steps survived) |
@@ -15,11 +15,12 @@ What the authors ran (``hardmaru/WorldModelsExperiments`` ``doomrnn/doomreal.py`
 
 Difficulty: ppaquette passes skill 5 to the 2016 doom_py engine. With today's vizdoom, a uniform random policy
 survives 75 +- 32 steps at skill 5 (20 episodes) but 219 +- 96 at skill 4 (100 episodes), against the paper's
-random-policy baseline of 210 +- 108 (``/work/shared/published/ha2018_doom_temperature.csv``), so skill 4 is the default (option ``skill``).
+random-policy baseline of 210 +- 108 (``shared/published/ha2018_doom_temperature.csv``), so skill 4 is the
+default (option ``skill``).
 
 Their ``_process_frame`` resized a float image with ``scipy.misc.imresize`` (which contrast-stretches it to
-0..255) and then applied ``((1 - x) * 255).astype(uint8)`` to the already-uint8 result; the wrap-around makes
-that ``x - 1`` (mod 256), i.e. the plain frame. We keep the plain resized frame, without the stretch and the
+0..255) and then applied ``((1 - x) * 255).astype(uint8)`` to the already-uint8 result; the float-to-uint8 cast
+wraps around on x86, which makes that ``x - 1`` (mod 256), i.e. the plain frame. We keep the plain resized frame, without the stretch and the
 off-by-one.
 
 Actions, ``Discrete(3)`` (their controller output ``a`` in [-1, 1] was thresholded at +-1/3;
