@@ -335,3 +335,10 @@ def test_step_rate_counts_simulator_steps():
 
     agent, simulator = step_rate("atari_pong", 20, max_steps=10_000)
     assert agent > 0 and simulator == pytest.approx(4 * agent)
+
+
+def test_dmc_actions_are_normalised_onto_the_native_bounds():
+    env = make_env("dmcproprio_quadruped_run", 0)
+    assert (env.action_space.low == -1).all() and (env.action_space.high == 1).all()
+    inner = env.unwrapped
+    assert inner._high[1] == pytest.approx(1.1) and inner._low[2] == pytest.approx(-0.8)

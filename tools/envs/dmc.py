@@ -61,9 +61,11 @@ class DeepMindControl(gym.Env):
         self.action_repeat = int(action_repeat)
         self._env = suite.load(domain, task, task_kwargs={"random": seed})
         self._obs_type, self._size, self._camera, self._max_steps = obs_type, size, camera, max_steps
+        # Actions in [-1, 1], mapped linearly onto the native bounds (the official Dreamer code's
+        # NormalizeActions wrapper); the identity for every task whose native bounds are [-1, 1].
         spec = self._env.action_spec()
-        self.action_space = gym.spaces.Box(spec.minimum.astype(np.float32), spec.maximum.astype(np.float32),
-                                           dtype=np.float32)
+        self._low, self._high = spec.minimum.astype(np.float64), spec.maximum.astype(np.float64)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, spec.shape, dtype=np.float32)
         spaces = {}
         if obs_type in ("image", "both"):
             spaces["image"] = gym.spaces.Box(0, 255, (size, size, 3), np.uint8)
@@ -81,7 +83,7 @@ class DeepMindControl(gym.Env):
         return self._observe(self._env.reset()), {}
 
     def step(self, action):
-        action = np.asarray(action, np.float64)
+        action = self._low + (np.clip(np.asarray(action, np.float64), -1, 1) + 1) / 2 * (self._high - self._low)
         reward, terminated, truncated = 0.0, False, False
         for count in range(1, self.action_repeat + 1):
             time_step = self._env.step(action)
