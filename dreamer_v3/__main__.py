@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         config = build_config(args.task, args.preset, args.seed, args.set)
         from dreamer_v3.train import train
         run = train(config, args.preset.replace(",", "+"), args.logdir)
-    except (ConfigError, CheckpointError, UnknownTaskError, ValueError) as error:
+    except (ConfigError, CheckpointError, UnknownTaskError, ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"finished: {run.dir}")
