@@ -136,9 +136,9 @@ def adjust_temperature(mixture: Mixture, temperature: float) -> Mixture:
 def sample_mixture(mixture: Mixture, temperature: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Sample z_{t+1} (..., Z): one component per dimension, then a Gaussian sample, at temperature tau."""
     mixture = adjust_temperature(mixture, temperature)
-    probs = mixture.logmix.exp()
-    flat = probs.reshape(-1, probs.shape[-1])
-    index = torch.multinomial(flat, 1, generator=generator).reshape(*probs.shape[:-1], 1)
+    cdf = mixture.logmix.exp().cumsum(dim=-1)  # (..., Z, K); inverse-CDF draw (faster than multinomial)
+    u = torch.rand((*cdf.shape[:-1], 1), generator=generator, device=cdf.device, dtype=cdf.dtype)
+    index = (cdf < u * cdf[..., -1:]).sum(dim=-1, keepdim=True).clamp(max=cdf.shape[-1] - 1)
     mean = mixture.mean.gather(-1, index)[..., 0]
     std = mixture.logstd.gather(-1, index)[..., 0].exp()
     noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
