@@ -12,6 +12,7 @@ from dreamer_v3.optim import LaProp, agc_scale
 from dreamer_v3.replay import OnlineReplay
 from dreamer_v3.robustness import (ReturnNormalizer, categorical_kl, free_bits, kl_losses, lambda_return, symexp,
                                    symlog, twohot_bins, twohot_encode, twohot_loss, twohot_mean, unimix_logits)
+from dreamer_v3.train import crafter_score
 from tools import checkpoint
 from tools.config import ConfigError, load_config
 
@@ -263,3 +264,11 @@ def test_presets_compose_and_errors_are_one_line(capsys):
     assert main(["train", "--task", "minecraft_diamond", "--preset", "small"]) == 2  # minerl cannot install here
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(line.startswith("error: ") for line in err)
+
+
+def test_crafter_score_is_geometric_mean_of_success_rates():
+    episodes = [{"achievements": {"collect_wood": 3, "place_table": 0}},
+                {"achievements": {"collect_wood": 0, "place_table": 0}}]
+    # success rates 50% and 0%: exp(mean(log(1 + 50), log(1 + 0))) - 1 = sqrt(51) - 1
+    assert crafter_score(episodes) == pytest.approx(math.sqrt(51) - 1)
+    assert crafter_score([{"return": 1.0}]) is None

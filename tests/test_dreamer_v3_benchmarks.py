@@ -30,7 +30,9 @@ def run_tiny(task: str, steps: int, logdir, extra=()):
 def test_few_training_steps_reduce_losses(task, loss_key, tmp_path):
     threads = torch.get_num_threads()
     try:
-        run = run_tiny(task, 480 if task.startswith("atari") else 240, tmp_path)
+        extra = ["run.eval_every=1000", "run.eval_eps=1"] if task.startswith("dmcproprio") else []
+        steps = {"atari": 480, "dmcproprio": 600}.get(task.split("_")[0], 240)  # Atari counts frames (4 per step)
+        run = run_tiny(task, steps, tmp_path, extra)
     finally:
         torch.set_num_threads(threads)
     rows = [row for row in read_jsonl(run.dir / "metrics.jsonl") if loss_key in row]
@@ -40,6 +42,12 @@ def test_few_training_steps_reduce_losses(task, loss_key, tmp_path):
     summary = json.loads((run.dir / "summary.json").read_text())
     assert summary["finished"] and summary["budget_unit"] == ("frames" if task.startswith("atari") else "env_steps")
     assert run.checkpoint_path.exists()
+    if loss_key == "train/loss/image":  # open-loop video: context + imagination + error
+        assert list((run.dir / "videos").glob("openloop_image_*.gif"))
+    if task.startswith("dmcproprio"):  # one evaluation round at the start and one at the end
+        assert len(run.episodes("eval")) == 2 and run.episodes("eval")[0]["length"] == 1000
+    if task.startswith("crafter"):
+        assert "crafter_score" in summary or not run.episodes("train")
 
 
 @pytest.mark.slow
