@@ -3,7 +3,9 @@ ratio (replayed steps per policy step, official `elements.when.Ratio(train_ratio
 checkpoint and resume. Budgets are counted in the environment's own units (`info['env_steps']`)."""
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -18,7 +20,7 @@ from dreamer_v3.replay import OnlineReplay
 from tools import checkpoint
 from tools.envs import make_env
 from tools.envs.wrappers import episode_flags
-from tools.runs import Run
+from tools.runs import Run, read_jsonl
 
 PAPER = "dreamer_v3"
 OBS_EXCLUDE = ("reward",) + FLAGS
@@ -120,6 +122,7 @@ def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> 
         replay.load_state_dict(state["replay"])
         counters.update(state["counters"])
         checkpoint.set_rng_state(state["rng"])
+        drop_records_after(run.dir, counters["step"])
         print(f"resumed {run.dir} at step {counters['step']} ({len(replay)} replay steps reopened from disk)")
     actor = Actor(env, agent, discrete, seed * 1000 + counters["episodes"])
     record = actor.reset()
@@ -168,6 +171,19 @@ def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> 
     run.finish(counters["step"], updates=counters["updates"], **extra)
     env.close()
     return run
+
+
+def drop_records_after(run_dir: Path, step: int) -> None:
+    """A run killed after its last checkpoint logged steps it will now redo: drop those rows so the resumed
+    curves have no duplicates."""
+    for name in ("metrics.jsonl", "scores.jsonl"):
+        path = run_dir / name
+        rows = read_jsonl(path)
+        kept = [row for row in rows if row["step"] <= step]
+        if len(kept) < len(rows):
+            tmp = path.with_name(f".{name}.tmp")
+            tmp.write_text("".join(json.dumps(row) + "\n" for row in kept))
+            os.replace(tmp, path)
 
 
 def finish_episode(run: Run, actor: Actor, counters: dict) -> None:

@@ -56,6 +56,8 @@ def test_resume_continues_counters_and_reopens_replay(tmp_path):
     try:
         run_tiny("dmcproprio_cartpole_balance", 120, tmp_path)
         first = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)["counters"]
+        with open(tmp_path / "metrics.jsonl", "a") as handle:  # a row logged after the checkpoint, then killed
+            handle.write(json.dumps({"step": 130, "time": 0.0}) + "\n")
         run = run_tiny("dmcproprio_cartpole_balance", 240, tmp_path)
     finally:
         torch.set_num_threads(threads)
@@ -66,4 +68,4 @@ def test_resume_continues_counters_and_reopens_replay(tmp_path):
     # every policy step plus the first observation of each of the two sessions, nothing added twice
     assert replay.written[0] == counters["policy_steps"] + 2
     steps = [row["step"] for row in read_jsonl(run.dir / "metrics.jsonl")]
-    assert steps == sorted(steps) and steps[-1] == 240
+    assert steps == sorted(steps) and steps[-1] == 240 and 130 not in steps
