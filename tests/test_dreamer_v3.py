@@ -272,3 +272,24 @@ def test_crafter_score_is_geometric_mean_of_success_rates():
     # success rates 50% and 0%: exp(mean(log(1 + 50), log(1 + 0))) - 1 = sqrt(51) - 1
     assert crafter_score(episodes) == pytest.approx(math.sqrt(51) - 1)
     assert crafter_score([{"return": 1.0}]) is None
+
+
+def test_multi_key_encoder_decoder_and_zero_initialised_heads():
+    """Image (CNN) and vector (symlog MLP) keys in one model; reward and critic outputs start at exactly 0."""
+    config = tiny_config()
+    agent = DreamerV3({"image": (64, 64, 3), "vector": (3,)}, 4, True, config.agent)
+    rng = np.random.default_rng(0)
+    B, T = 2, 6
+    batch = {"image": rng.integers(0, 255, (B, T, 64, 64, 3), dtype=np.uint8),
+             "vector": rng.normal(size=(B, T, 3)).astype(np.float32),
+             "action": np.eye(4, dtype=np.float32)[rng.integers(0, 4, (B, T))],
+             "reward": rng.normal(size=(B, T)).astype(np.float32), "is_first": np.zeros((B, T), bool),
+             "is_last": np.zeros((B, T), bool), "is_terminal": np.zeros((B, T), bool)}
+    losses, _ = agent.loss(agent.to_tensors(batch))
+    assert {"image", "vector", "rew", "con", "dyn", "rep", "policy", "value", "repval"} <= set(losses)
+    assert losses["image"].shape == (B, T) and losses["vector"].shape == (B, T)
+    feat = torch.randn(5, agent.rssm.feat_dim)
+    assert twohot_mean(agent.reward(feat), agent.reward.bins).abs().max() == 0
+    assert twohot_mean(agent.critic(feat), agent.critic.bins).abs().max() == 0
+    video = agent.open_loop(batch, context=2)["image"]
+    assert video.shape == (B, T, 64, 3 * 64, 3) and video.dtype == np.uint8
