@@ -129,6 +129,7 @@ def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> 
     ratio = float(config.run.train_ratio) / (B * T)
     metrics: dict[str, list[float]] = defaultdict(list)
     timer = {"start": time.time(), "step": counters["step"], "updates": counters["updates"]}
+    session_start = counters["policy_steps"]
     while counters["step"] < config.run.steps:
         replay.add(record)
         if record["is_last"]:
@@ -159,11 +160,12 @@ def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> 
         if counters["step"] >= counters["next_save"]:
             save(run, agent, replay, counters)
             counters["next_save"] += int(config.run.save_every)
-    replay.add(record)
-    save(run, agent, replay, counters)
-    write_video(agent, replay, run, counters["step"])
-    if config.run.eval_every:
-        evaluate(config, agent, discrete, run, counters["step"])
+    if counters["policy_steps"] > session_start:  # this session collected data (not an already finished run)
+        replay.add(record)
+        save(run, agent, replay, counters)
+        write_video(agent, replay, run, counters["step"])
+        if config.run.eval_every:
+            evaluate(config, agent, discrete, run, counters["step"])
     extra = {}
     score = crafter_score(run.episodes("train"))
     if score is not None:

@@ -59,8 +59,10 @@ def test_resume_continues_counters_and_reopens_replay(tmp_path):
         with open(tmp_path / "metrics.jsonl", "a") as handle:  # a row logged after the checkpoint, then killed
             handle.write(json.dumps({"step": 130, "time": 0.0}) + "\n")
         run = run_tiny("dmcproprio_cartpole_balance", 240, tmp_path)
+        again = run_tiny("dmcproprio_cartpole_balance", 240, tmp_path)  # a finished run: nothing is added
     finally:
         torch.set_num_threads(threads)
+    assert again.load_checkpoint()["counters"] == run.load_checkpoint()["counters"]
     counters = run.load_checkpoint()["counters"]
     assert first["step"] == 120 and counters["step"] == 240
     assert counters["updates"] > first["updates"]
