@@ -67,10 +67,11 @@ class MDNRNN(nn.Module):
         batch, steps = z.shape[:2]
         state = state or self.initial_state(batch, z.device)
         x_gates = self.cell.input_gates(self._inputs(z, action, restart))  # (B, T, 4H)
+        # unbind, not x_gates[:, t]: indexing in a loop makes backward zero-fill a (B, T, 4H) tensor per step
+        restarts = restart.unbind(1) if restart is not None else [None] * steps
         outputs = []
-        for t in range(steps):
-            state = self._reset_where(state, restart[:, t] if restart is not None else None)
-            state = self.cell.step(x_gates[:, t], state)
+        for x_t, restart_t in zip(x_gates.unbind(1), restarts):
+            state = self.cell.step(x_t, self._reset_where(state, restart_t))
             outputs.append(state.h)
         mixture, done_logit = self.split_head(self.head(torch.stack(outputs, dim=1)))
         return mixture, done_logit, state
