@@ -142,24 +142,15 @@ def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> 
         if "achievements" in info:
             actor.episode["achievements"] = {k: int(v) for k, v in info["achievements"].items()}
         if len(replay) >= B * T:
-            counters["debt"] += ratio
-            while counters["debt"] >= 1:
-                counters["debt"] -= 1
-                for key, value in agent.train_step(replay.sample_train(B)).items():
-                    metrics[key].append(value)
-                counters["updates"] += 1
-        if counters["step"] >= counters["next_log"]:
+            train_due(agent, replay, B, ratio, counters, metrics)
+        if due(counters, "next_log", config.run.log_every):
             log_metrics(run, counters, metrics, timer, len(replay))
-            counters["next_log"] += int(config.run.log_every)
-        if config.run.eval_every and counters["step"] >= counters["next_eval"]:
+        if due(counters, "next_eval", config.run.eval_every):
             evaluate(config, agent, discrete, run, counters["step"])
-            counters["next_eval"] += int(config.run.eval_every)
-        if config.run.video_every and counters["step"] >= counters["next_video"]:
+        if due(counters, "next_video", config.run.video_every):
             write_video(agent, replay, run, counters["step"])
-            counters["next_video"] += int(config.run.video_every)
-        if counters["step"] >= counters["next_save"]:
+        if due(counters, "next_save", config.run.save_every):
             save(run, agent, replay, counters)
-            counters["next_save"] += int(config.run.save_every)
     if counters["policy_steps"] > session_start:  # this session collected data (not an already finished run)
         replay.add(record)
         save(run, agent, replay, counters)
@@ -173,6 +164,25 @@ def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> 
     run.finish(counters["step"], updates=counters["updates"], **extra)
     env.close()
     return run
+
+
+def train_due(agent: DreamerV3, replay: OnlineReplay, batch: int, ratio: float, counters: dict,
+              metrics: dict[str, list[float]]) -> None:
+    """Do the updates this policy step owes: ``ratio`` = train_ratio / (B * T) updates per policy step."""
+    counters["debt"] += ratio
+    while counters["debt"] >= 1:
+        counters["debt"] -= 1
+        for key, value in agent.train_step(replay.sample_train(batch)).items():
+            metrics[key].append(value)
+        counters["updates"] += 1
+
+
+def due(counters: dict, key: str, every: int) -> bool:
+    """True (and schedules the next time) when the env step has reached ``counters[key]``; ``every`` 0: never."""
+    if not every or counters["step"] < counters[key]:
+        return False
+    counters[key] += int(every)
+    return True
 
 
 def drop_records_after(run_dir: Path, step: int) -> None:
