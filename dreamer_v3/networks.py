@@ -311,9 +311,9 @@ class RSSM(nn.Module):
                 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Posterior rollout over time: actions (B, T, A) are a_{t-1}, tokens (B, T, E), reset (B, T).
         Returns the last state and stacked {deter (B, T, D), stoch (B, T, S, C), logits (B, T, S, C)}."""
-        steps = []
-        for t in range(tokens.shape[1]):
-            state = self.obs_step(state, actions[:, t], tokens[:, t], reset[:, t])
+        steps = []  # unbind, not x[:, t]: indexing in a loop makes backward zero-fill a (B, T, ...) tensor per step
+        for action, token, first in zip(actions.unbind(1), tokens.unbind(1), reset.unbind(1)):
+            state = self.obs_step(state, action, token, first)
             steps.append(state)
         stacked = {k: torch.stack([s[k] for s in steps], 1) for k in steps[0]}
         return {k: state[k] for k in ("deter", "stoch")}, stacked
