@@ -46,6 +46,7 @@ def config_for(task: str, preset: str, overrides: list[str]):
 def open_context(task: str, preset: str, overrides: list[str], logdir: str | Path | None,
                  model_dir: Path | None = None, export: bool = True) -> Context:
     config = config_for(task, preset, overrides)
+    torch.set_num_threads(config.threads)
     logdir = Path(logdir) if logdir else default_logdir("ha2018", task, preset, config.seed)
     run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models")
     return Context(task, config, run, model_dir or run.dir, export)
@@ -68,8 +69,9 @@ def temperature_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
     run_stages(base, ["collect", "vae", "series", "mdnrnn"])
     rows = []
     for tau in base.config.sweep.temperatures:
-        ctx = open_context(args.task, args.preset, [*overrides, f"controller.temperature={tau}"],
-                           base.dir / "sweep" / f"tau_{tau:.2f}", model_dir=base.dir, export=not args.no_export)
+        ctx = base if tau == base.config.controller.temperature else open_context(  # the base run is one point
+            args.task, args.preset, [*overrides, f"controller.temperature={tau}"],
+            base.dir / "sweep" / f"tau_{tau:.2f}", model_dir=base.dir, export=not args.no_export)
         run_stages(ctx, ["controller", "evaluate"])
         summary = json.loads((ctx.dir / "summary.json").read_text())
         rows.append(f"| {tau:.2f} | {summary['dream_score']:.0f} ± {summary['dream_score_std']:.0f} | "
@@ -82,7 +84,6 @@ def temperature_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     try:
         if args.command == "temperature-sweep":
             temperature_sweep(args, overrides)

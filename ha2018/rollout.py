@@ -63,6 +63,20 @@ class RepeatUniform:
         return self.action
 
 
+class UniformRandom:
+    """The random-policy baseline of the paper's tables: every step, M's action a ~ U(-1, 1) per dimension
+    (for Doom, through the authors' +-1/3 thresholds: uniform over no-op, left and right)."""
+
+    def __init__(self, rng: np.random.Generator, action_size: int) -> None:
+        self.rng, self.action_size = rng, action_size
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, frame: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(-1, 1, self.action_size).astype(np.float32)
+
+
 class FiniteActions:
     """Replaces non-finite actions by 0: heavy-tailed random weights can overflow V (exp of a huge logvar)."""
 
@@ -162,6 +176,14 @@ def agent_job(job: tuple[np.ndarray, int, int]) -> tuple[float, int]:
     agent = Agent(_WORKER["task"], _WORKER["vae"], _WORKER["m"], _WORKER["controller"], torch.from_numpy(params),
                   _WORKER["config"].controller.inputs)
     episode = run_episode(_env(), agent, _WORKER["task"], seed, max_steps, record=False)
+    return episode["return"], episode["length"]
+
+
+def random_job(job: tuple[int, int]) -> tuple[float, int]:
+    """One episode of the uniform random policy: returns (return, length)."""
+    seed, max_steps = job
+    policy = UniformRandom(np.random.default_rng(seed), _WORKER["m"].action_size)
+    episode = run_episode(_env(), policy, _WORKER["task"], seed, max_steps, record=False)
     return episode["return"], episode["length"]
 
 

@@ -19,7 +19,7 @@ from ha2018.data import frame_batches, load_rollout, load_series, rollout_paths,
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
 from ha2018.models import build_controller, build_mdnrnn, build_vae, pick_device
-from ha2018.rollout import Pool, agent_job, collect_job
+from ha2018.rollout import Pool, agent_job, collect_job, random_job
 from ha2018.sequences import make_batches
 from ha2018.vae import to_input, vae_loss
 from tools.checkpoint import load_checkpoint, save_checkpoint
@@ -330,16 +330,16 @@ def evaluate(ctx: Context) -> dict:
              config.controller.max_steps) for i in range(config.evaluate.trials)]
     with Pool(config.workers, task, config, vae, m) as pool:
         results = list(tqdm(pool.imap(agent_job, jobs), total=len(jobs), desc="evaluate (real)", unit="trial"))
+        baseline = list(tqdm(pool.imap(random_job, [(seed, steps) for _, seed, steps in jobs]), total=len(jobs),
+                             desc="evaluate (random policy)", unit="trial"))
     budget = _collected_frames(ctx) + state.get("real_steps", 0)
     returns = np.array([ret for ret, _ in results])
     for ret, length in results:
         ctx.run.log_episode(budget, ret, length, mode="eval")
     extra = {"generations": state["generation"], "rollouts_collected": config.collect.rollouts,
              "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns)))}
-    stats_path = ctx.path("collect_stats.json", shared=True)
-    if stats_path.exists():  # the collection policy is the random baseline of the paper's table
-        lengths = [n for n in json.loads(stats_path.read_text())["lengths"] if n]
-        extra.update(random_policy_score=float(np.mean(lengths)), random_policy_score_std=float(np.std(lengths)))
+    random_returns = np.array([ret for ret, _ in baseline])  # the paper's random-policy row, on the same seeds
+    extra.update(random_policy_score=float(random_returns.mean()), random_policy_score_std=float(random_returns.std()))
     if m.predict_done:
         dream = BatchedDream(m, initial_mu, initial_logvar, config.controller.temperature,
                              config.controller.done_mode, torch.Generator().manual_seed(EVAL_SEED),

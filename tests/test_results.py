@@ -199,7 +199,7 @@ def test_atari_human_normalised_aggregate(tmp_path, capsys):
 def test_ha2018_doom_temperature_table(tmp_path):
     root = _root(tmp_path)
     _run(tmp_path, paper="ha2018", task="doom_take_cover", returns=(800.0, 1200.0), step=0, temperature=1.15,
-         dream_score=1000.0, dream_score_std=50.0)
+         dream_score=1000.0, dream_score_std=50.0, random_policy_score=200.0, random_policy_score_std=90.0)
     _run(tmp_path, paper="ha2018", task="carracing", returns=(900.0, 910.0), step=0)
     _build(root, tmp_path / "runs", figures=False)
     table = (root / "results" / "tables" / "ha2018.md").read_text()
@@ -207,6 +207,10 @@ def test_ha2018_doom_temperature_table(tmp_path):
     assert "| 918 ± 546 | 1092 ± 556 |" in row                  # published virtual / actual at tau = 1.15 (CSV)
     assert "| 1000 ± 50 | 1000 ± 200 (2 trials) |" in row       # ours: dream score, actual score
     assert "| ha2018 | small | 0 | 905 ± 5 (2 trials) |" in table
+    doom = table.split("### DoomTakeCover-v0")[1].split("###")[0]
+    random_row = next(line for line in doom.splitlines() if line.startswith("| Random policy baseline |"))
+    assert "| 210 ± 108 | — | 200 ± 90 (2 trials, same seeds) |" in random_row  # published beside ours
+    assert "DQN" not in doom                                      # CarRacing rows stay in the CarRacing table
 
 
 def test_no_runs_and_every_published_row_reachable(tmp_path):

@@ -255,8 +255,9 @@ def _doom_table(rows: list[Row], doom: list[Record]) -> str:
         ours = [r for r in doom if _is_number(r.extra.get("temperature")) and float(r.extra["temperature"]) == tau]
         table.append([f"{tau:g}", virtual, actual] + _doom_ours(ours))
     for r in rows:
-        if r.temperature is None:
-            table.append([r.method, "—", r.value(), "—", "—", "", ""])
+        if r.temperature is None and r.file == "ha2018_doom_temperature.csv":
+            ours = _doom_random(doom) if "random" in r.method.lower() else ["—", "—", "", ""]
+            table.append([r.method, "—", r.value()] + ours)
     for r in doom:
         if r.extra.get("temperature") is None:
             table.append([f"{r.method} (ours)", "—", "—"] + _doom_ours([r]))
@@ -277,6 +278,19 @@ def _doom_ours(recs: list[Record]) -> list[object]:
     am, asd, n = mean_std([r.score for r in recs])
     methods = ", ".join(sorted({f"{r.method} ({r.preset})" for r in recs}))
     return [num(dm, ds, 0) if dreams else "—", num(am, asd, 0) + " (over seeds)", n, methods]
+
+
+def _doom_random(recs: list[Record]) -> list[object]:
+    """Our random-policy row: each Doom run scores the uniform random policy on its own evaluation seeds."""
+    runs = [r for r in recs if _is_number(r.extra.get("random_policy_score"))]
+    if not runs:
+        return ["—", "—", "", ""]
+    if len(runs) == 1:
+        r = runs[0]
+        return ["—", f"{num(r.extra['random_policy_score'], r.extra.get('random_policy_score_std'), 0)} "
+                     f"({r.episodes} trials, same seeds)", "1", f"random ({r.preset}, seed {r.seed})"]
+    mean, std, n = mean_std([float(r.extra["random_policy_score"]) for r in runs])
+    return ["—", num(mean, std, 0) + " (over runs)", n, "random"]
 
 
 def _is_number(value: object) -> bool:
