@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from omegaconf import DictConfig
+from tqdm import tqdm
 
 from dreamer_v3.agent import FLAGS, DreamerV3
 from dreamer_v3.replay import OnlineReplay
@@ -130,14 +131,18 @@ def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> 
     metrics: dict[str, list[float]] = defaultdict(list)
     timer = {"start": time.time(), "step": counters["step"], "updates": counters["updates"]}
     session_start = counters["policy_steps"]
+    bar = tqdm(total=int(config.run.steps), initial=counters["step"], unit="step", unit_scale=True,
+               desc=f"dreamer_v3 {config.task}", dynamic_ncols=True)  # rate = env steps per second
     while counters["step"] < config.run.steps:
         replay.add(record)
         if record["is_last"]:
             finish_episode(run, actor, counters)
+            bar.set_postfix(ret=f"{actor.episode['return']:.1f}", updates=counters["updates"])
             record = actor.reset()
             continue
         record, info = actor.step(record)
         counters["step"] += int(info.get("env_steps", 1))
+        bar.update(int(info.get("env_steps", 1)))
         counters["policy_steps"] += 1
         if "achievements" in info:
             actor.episode["achievements"] = {k: int(v) for k, v in info["achievements"].items()}
@@ -161,6 +166,7 @@ def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> 
     score = crafter_score(run.episodes("train"))
     if score is not None:
         extra["crafter_score"] = score
+    bar.close()
     run.finish(counters["step"], updates=counters["updates"], **extra)
     env.close()
     return run
@@ -203,8 +209,6 @@ def finish_episode(run: Run, actor: Actor, counters: dict) -> None:
     extra = {"achievements": episode["achievements"]} if "achievements" in episode else {}
     run.log_episode(counters["step"], episode["return"], episode["env_steps"], mode="train", **extra)
     counters["episodes"] += 1
-    print(f"step {counters['step']}: episode return {episode['return']:.1f} length {episode['env_steps']}",
-          flush=True)
 
 
 def log_metrics(run: Run, counters: dict, metrics: dict, timer: dict, replay_size: int) -> None:
