@@ -7,7 +7,7 @@ import pytest
 
 from ha2018.__main__ import main
 
-TINY = ["workers=1", "collect.rollouts=3", "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16",
+TINY = ["workers=1", "controller.temperature=0.9", "collect.rollouts=3", "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16",
         "mdnrnn.batch_size=2", "mdnrnn.seq_len=10", "mdnrnn.epochs=1", "controller.popsize=4",
         "controller.rollouts=1", "controller.generations=1", "controller.eval_rollouts=2", "evaluate.trials=2",
         "evaluate.dream_trials=4", "evaluate.video_steps=5"]
@@ -24,9 +24,10 @@ def test_doom_pipeline_end_to_end_and_resume(tmp_path, capsys):
     extra = ["collect.max_frames=120", "controller.max_steps=40"]
     run("doom_take_cover", tmp_path, extra, capsys)
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["finished"] and summary["episodes"] == 2 and summary["temperature"] == 1.15
+    assert summary["finished"] and summary["episodes"] == 2 and summary["temperature"] == 0.9
     assert {"score", "score_std", "dream_score", "dream_score_std", "random_policy_score"} <= set(summary)
     assert 0 < summary["score"] <= 120 and 0 < summary["dream_score"] <= 40
+    assert 0 < summary["random_policy_score"] <= 120  # the random policy on the same evaluation seeds
     for name in ("checkpoints/vae.pt", "checkpoints/mdnrnn.pt", "checkpoints/controller.pt", "data/series.npz",
                  "fitness.png", "videos/dream.gif"):
         assert (tmp_path / name).exists(), name
