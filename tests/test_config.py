@@ -65,3 +65,7 @@ def test_wrong_value_type_is_named(path):
     with pytest.raises(ConfigError, match="train.batch.*expects int"):
         load_config(path, [], ["train.batch=abc"])
     assert load_config(path, [], ["train.lr=1"]).train.lr == 1  # an int may stand for a float
+    batch = load_config(path, [], ["train.batch=1e2"]).train.batch  # an integral float for an int
+    assert batch == 100 and isinstance(batch, int)
+    with pytest.raises(ConfigError, match="expects int"):
+        load_config(path, [], ["train.batch=1.5"])

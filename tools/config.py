@@ -69,9 +69,16 @@ def _check_types(defaults: DictConfig, config: DictConfig, prefix: str = "") -> 
             if not isinstance(value, DictConfig):
                 raise ConfigError(f"config key {name!r} must be a mapping, got {value!r}")
             _check_types(default, value, f"{name}.")
+        elif _integral_float_for_int(default, value):
+            config[key] = int(value)  # `--set run.steps=1e5` means the int 100000
         elif default is not None and value is not None and not _same_kind(default, value):
             raise ConfigError(f"config key {name!r} expects {type(default).__name__} (default {default!r}), "
                               f"got {value!r}")
+
+
+def _integral_float_for_int(default: object, value: object) -> bool:
+    return (isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float)
+            and value.is_integer())
 
 
 def _same_kind(default: object, value: object) -> bool:
