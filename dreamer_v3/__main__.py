@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tools.checkpoint import CheckpointError
-from tools.config import ConfigError, load_config
+from tools.config import ConfigError, load_config, preset_names
 from tools.envs import UnknownTaskError
 
 CONFIG = Path(__file__).with_name("configs.yaml")
@@ -30,6 +30,11 @@ def benchmark_of(task: str) -> str:
 def expand_presets(task: str, preset: str) -> list[str]:
     """'small' -> [benchmark, 'small']; 'paper,size12m' -> [benchmark, 'size12m']."""
     names = [name.strip() for name in preset.split(",") if name.strip()]
+    valid = ["paper", *(name for name in preset_names(CONFIG) if name not in BENCHMARKS.values())]
+    for name in names:
+        if name not in valid:
+            raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(valid)} (comma-separated, applied in "
+                              "order after the task's benchmark block, e.g. paper,size12m)")
     benchmark = benchmark_of(task)
     return [benchmark] + [name for name in names if name != "paper"]
 

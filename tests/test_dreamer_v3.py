@@ -264,6 +264,7 @@ def test_presets_compose_and_errors_are_one_line(capsys):
     assert main(["train", "--task", "minecraft_diamond", "--preset", "small"]) == 2  # minerl cannot install here
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(line.startswith("error: ") for line in err)
+    assert "unknown preset 'tiny'; valid: paper, size1m" in err[1] and "small" in err[1]
 
 
 def test_crafter_score_is_geometric_mean_of_success_rates():
