@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +201,10 @@ def test_ha2018_doom_temperature_table(tmp_path):
     root = _root(tmp_path)
     _run(tmp_path, paper="ha2018", task="doom_take_cover", returns=(800.0, 1200.0), step=0, temperature=1.15,
          dream_score=1000.0, dream_score_std=50.0, random_policy_score=200.0, random_policy_score_std=90.0)
+    sweep = _run(tmp_path / "sweep", paper="ha2018", task="doom_take_cover", returns=(300.0, 500.0), step=0,
+                 temperature=1.3, dream_score=700.0, dream_score_std=50.0, random_policy_score=200.0,
+                 random_policy_score_std=90.0)  # a second sweep point: the same random measurement
+    shutil.move(sweep, tmp_path / "runs" / "ha2018" / "doom_take_cover" / "small_seed0" / "sweep")
     _run(tmp_path, paper="ha2018", task="carracing", returns=(900.0, 910.0), step=0)
     _build(root, tmp_path / "runs", figures=False)
     table = (root / "results" / "tables" / "ha2018.md").read_text()

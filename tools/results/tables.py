@@ -283,6 +283,8 @@ def _doom_ours(recs: list[Record]) -> list[object]:
 def _doom_random(recs: list[Record]) -> list[object]:
     """Our random-policy row: each Doom run scores the uniform random policy on its own evaluation seeds."""
     runs = [r for r in recs if _is_number(r.extra.get("random_policy_score"))]
+    # the runs of one temperature sweep share V, M and the evaluation seeds: one random measurement, not n
+    runs = list({(r.preset, r.seed, r.extra["random_policy_score"]): r for r in runs}.values())
     if not runs:
         return ["—", "—", "", ""]
     if len(runs) == 1:
