@@ -14,7 +14,7 @@ import pytest
 from tools.results.__main__ import build
 from tools.results.catalog import PAPERS
 from tools.results.curves import Curve, load_curve_file, official_curves, parse_curve, seeds_at, value_at
-from tools.results.metrics import (CRAFTER_ACHIEVEMENTS, crafter_score, crafter_score_from_counts,
+from tools.results.metrics import (crafter_score, crafter_score_from_counts,
                                    crafter_success_rates, human_normalized, mean_and_median, mean_std)
 from tools.results.ours import RecordError, bin_curve, export_run, load_record, nice_width
 from tools.results.published import PAPER_CSVS, PUBLISHED, SHARED, paper_rows, task_key
