@@ -115,6 +115,8 @@ class DreamerV2(nn.Module):
         """World-model update, then actor and critic updates on imagined rollouts from every posterior state
         (official `Agent.train`): the model is updated before the behaviour imagines with it."""
         data = self.to_tensors(batch)
+        data["is_first"] = data["is_first"].clone()
+        data["is_first"][:, 0] = True  # every sequence starts from a zero state and action (official replay)
         model_loss, post, metrics = self.world_model_loss(data)
         metrics.update(self.optimizers["model"].update(model_loss, "model"))
         start = {k: post[k].detach().flatten(0, 1) for k in ("deter", "stoch")}  # (B*T, ...)

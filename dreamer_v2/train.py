@@ -1,17 +1,23 @@
-"""Training goes through the shared driver (`tools.loop.train_loop`): environments, replay, train schedule,
-logging, evaluation, checkpoints and resume live there; this file only builds the agent."""
+"""Training: the shared driver (`tools.loop`) with the DreamerV2 agent. The driver acts in the environment
+(uniform random actions during prefill), stores steps in the on-disk replay (sequences cut within one episode),
+trains ``train_steps`` updates every ``train_every`` policy steps, logs, evaluates, checkpoints and resumes."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig
 
 from dreamer_v2.agent import DreamerV2
+from tools.loop import EnvSpec, train_loop
 from tools.runs import Run
+
+PAPER = "dreamer_v2"
 
 
 def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> Run:
-    from tools.loop import train_loop  # the shared driver (imported here so the CLI's errors stay one line)
-    return train_loop("dreamer_v2", config, preset, logdir=logdir,
-                      make_agent=lambda spec, device: DreamerV2(spec, config.agent, torch.device(device)))
+    """Train (or resume) one run; returns the finished Run."""
+
+    def make_agent(spec: EnvSpec, device: str) -> DreamerV2:
+        return DreamerV2(spec, config.agent, device)
+
+    return train_loop(PAPER, config, preset, make_agent, logdir)
