@@ -278,7 +278,9 @@ def test_few_updates_on_real_ale_frames_reduce_losses():
         agent.train_step(sample())
     last = [agent.train_step(sample()) for _ in range(3)]
     mean = lambda rows, key: np.mean([r[key] for r in rows])  # noqa: E731
-    assert mean(last, "loss/image") < mean(first, "loss/image") - 50
+    const = 64 * 64 * 0.5 * math.log(2 * math.pi)  # the unit-variance normal's NLL at zero error
+    assert mean(last, "loss/image") - const < 0.8 * (mean(first, "loss/image") - const)
+    assert mean(last, "loss/discount") < mean(first, "loss/discount")
     assert mean(last, "loss/model") < mean(first, "loss/model")
 
 
