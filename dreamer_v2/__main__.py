@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from tools.checkpoint import CheckpointError
 from tools.config import ConfigError, load_config, preset_names
 from tools.envs import UnknownTaskError
@@ -50,9 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     train_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     train_parser.add_argument("--logdir", default=None, help="run directory (default runs/dreamer_v2/<task>/...)")
     train_parser.add_argument("--no-export", action="store_true", help="do not call tools.results.export_run")
+    random_parser = sub.add_parser("random", help="the uniform random policy on a run's training episode seeds")
+    random_parser.add_argument("--task", required=True)
+    random_parser.add_argument("--preset", default="paper")
+    random_parser.add_argument("--seed", type=int, default=0)
+    random_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    random_parser.add_argument("--first", type=int, default=0, help="first episode index k (seed = 1000 s + k)")
+    random_parser.add_argument("--episodes", type=int, default=10)
     args = parser.parse_args(argv)
     try:
         config = build_config(args.task, args.preset, args.seed, args.set)
+        if args.command == "random":
+            return random_baseline(config, args.first, args.episodes)
         from dreamer_v2.train import train
         run = train(config, args.preset.replace(",", "+"), args.logdir)
     except (ConfigError, CheckpointError, UnknownTaskError, ValueError, ImportError) as error:
@@ -62,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_export:
         from tools.results import export_run
         print(f"exported: {export_run(run.dir)}")
+    return 0
+
+
+def random_baseline(config, first: int, episodes: int) -> int:
+    from dreamer_v2.baseline import random_policy_returns
+    returns = random_policy_returns(config, first, episodes)
+    print(f"random policy {config.task} seed {config.seed} episodes {first}-{first + episodes - 1}: "
+          f"{np.mean(returns):.1f} ± {np.std(returns):.1f} ({', '.join(f'{r:.1f}' for r in returns)})")
     return 0
 
 
