@@ -24,7 +24,8 @@ def random_policy_returns(config: DictConfig, first: int, episodes: int) -> list
         total, done = 0.0, False
         while not done:
             space = env.action_space
-            action = rng.integers(space.n) if hasattr(space, "n") else rng.uniform(-1, 1, space.shape).astype(np.float32)
+            discrete = hasattr(space, "n")
+            action = rng.integers(space.n) if discrete else rng.uniform(-1, 1, space.shape).astype(np.float32)
             _, reward, terminated, truncated, _ = env.step(action)
             total, done = total + float(reward), terminated or truncated
         returns.append(total)
