@@ -94,6 +94,23 @@ def test_truncated_normal_bounds_density_and_entropy():
     assert loc.grad.abs().sum() > 0 and scale.grad.abs().sum() > 0
 
 
+def test_truncated_normal_pathwise_gradient_finds_an_interior_optimum():
+    """Dynamics backpropagation through samples: minimising E[(a - 0.3)^2] moves the mean to 0.3 and shrinks the
+    std, rather than pushing the action to a bound."""
+    torch.manual_seed(0)
+    mean, std = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    opt = torch.optim.Adam([mean, std], lr=0.05)
+    for _ in range(400):
+        dist = TruncNormalDist(torch.tanh(mean).expand(256, 1), (2 * torch.sigmoid(std / 2) + 0.1).expand(256, 1),
+                               -1.0, 1.0)
+        loss = (dist.sample() - 0.3).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.tanh(mean).item() == pytest.approx(0.3, abs=0.03)
+    assert (2 * torch.sigmoid(std / 2) + 0.1).item() < 0.2
+
+
 # ---- returns and actor losses ------------------------------------------------------------------------
 def test_lambda_return_by_hand():
     reward = torch.tensor([[1.0, 2.0]])
