@@ -14,7 +14,8 @@ from tools.results.published import PUBLISHED, VERIFIED_LEGEND, Row, atari_refer
     paper_rows, read_reference_table, task_key
 from tools.results.report import warn
 
-NO_RUNS = "_No runs yet: `python -m tools.results` fills this in from `results/runs/` and `runs/`._"
+NO_RUNS = ("_No runs yet: `python -m tools.results --export RUN_DIR` writes a run's record into `results/runs/`, "
+           "then `python -m tools.results` fills this in._")
 HOW_TO_READ = ("How to read these tables: [results/README.md](../README.md). Budget = environment steps "
                "(`env_steps`) or Atari frames (`frames`, 4 per agent step); ± is the std over seeds; "
                "n = seeds (ours / authors').")
