@@ -36,6 +36,24 @@ def atomic_target(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_temps(directory: Path) -> None:
+    """Delete temp files of ``atomic_target`` whose writer process is gone (killed mid-write)."""
+    for tmp in directory.glob(".*.tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[0].rsplit(".", 1)[-1].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_json(path: Path, value: Any) -> None:
     with atomic_target(path) as tmp:
         tmp.write_text(json.dumps(value))

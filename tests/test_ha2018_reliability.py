@@ -16,7 +16,7 @@ import torch
 
 import ha2018.stages as stages
 from ha2018.__main__ import main, open_context
-from ha2018.data import collect_lengths, load_series, open_collect_log, save_series
+from ha2018.data import collect_lengths, load_series, open_collect_log, remove_stale_temps, save_series
 from ha2018.models import build_controller, build_mdnrnn, build_vae
 from tools.checkpoint import save_checkpoint
 
@@ -182,6 +182,16 @@ def test_a_second_writer_of_the_same_file_does_not_break_the_first(tmp_path, mon
     save_series(path, *arrays)
     assert raced and [p.name for p in tmp_path.iterdir()] == ["series.npz"]  # no temp file left behind
     assert len(load_series(path)) == 1
+
+
+def test_temp_files_of_dead_writers_are_removed(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".rollout_00003.{dead.stdout.strip()}-0a1b2c3d.tmp.npz"
+    live = tmp_path / f".rollout_00004.{os.getpid()}-0a1b2c3d.tmp.npz"
+    for path in (stale, live, tmp_path / "rollout_00000.npz"):
+        path.write_bytes(b"x")
+    remove_stale_temps(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "rollout_00000.npz"])
 
 
 # ---- 9: a killed parent takes its workers with it ---------------------------------------------------------
