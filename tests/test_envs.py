@@ -229,6 +229,15 @@ def test_atari_seed_time_limit_and_lives():
     assert not any(ends[k][0] for k in losses[:-1])  # a life loss does not end the episode
     short = rollout(make_env("atari_pong", 0, max_steps=40), 100)
     assert len(short[1]) == 10 and short[3][-1] == (False, True)
+    v3 = rollout(make_env("atari_pong", 0, protocol="atari100k", max_steps=40), 100)
+    assert len(v3[1]) == 10 and v3[3][-1] == (True, False)  # official V3: is_terminal = is_last at the limit
+
+
+def test_atari200m_is_the_official_dreamerv3_atari57_setting():
+    env = make_env("atari_pong", 0, protocol="atari200m")
+    check_image(env.reset()[0], size=96, channels=1)
+    assert env.action_space.n == 18
+    assert env.unwrapped._noops == 30 and env.unwrapped._ale.getFloat("repeat_action_probability") == 0.25
 
 
 def test_atari_max_pools_the_last_two_frames():
