@@ -26,6 +26,9 @@ CONFIG = Path(__file__).resolve().parent / "configs.yaml"
 TASKS = ("carracing", "doom_take_cover")
 PRESETS = ("paper", "small")
 COMMANDS = (*STAGES, "all", "temperature-sweep")
+# keys a resumed run may change (others are refused, naming them): machine settings, and training lengths that
+# the stages continue from their checkpoints (a lowered controller.generations ends the controller early)
+SAFE_TO_CHANGE = ("device", "threads", "workers", "vae.epochs", "mdnrnn.epochs", "controller.generations")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +58,8 @@ def open_context(task: str, preset: str, overrides: list[str], logdir: str | Pat
     config = config_for(task, preset, overrides)
     torch.set_num_threads(config.threads)
     logdir = Path(logdir) if logdir else default_logdir("ha2018", task, preset, config.seed)
-    run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models")
+    run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models",
+                     strict=True, safe_keys=SAFE_TO_CHANGE)
     return Context(task, config, run, model_dir or run.dir)
 
 

@@ -45,6 +45,16 @@ def test_nonsense_counts_are_rejected_up_front(tmp_path, capsys, key, value):
     assert not logdir.exists()  # nothing ran
 
 
+def test_resume_with_another_config_is_refused_naming_the_key(tmp_path, capsys):
+    args = ["vae", "--task", "doom_take_cover", "--logdir", str(tmp_path)]
+    assert main(args) == 2 and "run the 'collect' stage first" in capsys.readouterr().err  # config.yaml written
+    assert main(args + ["--set", "vae.lr=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "another config (vae.lr: 0.001 -> 0.5)" in err
+    assert main(args + ["--set", "controller.generations=60", "--set", "workers=1"]) == 2  # budgets may change
+    assert "run the 'collect' stage first" in capsys.readouterr().err
+
+
 # ---- 12: corrupt data is one line that says what to do ----------------------------------------------------
 def test_truncated_rollout_and_series_are_one_line_errors(tmp_path, capsys):
     rollouts = tmp_path / "data" / "rollouts"
