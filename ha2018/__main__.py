@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ha2018.checks import check_config
-from ha2018.data import atomic_target
+from ha2018.data import atomic_target, remove_stale_temps
 from ha2018.stages import STAGES, Context, StageError
 from tools.checkpoint import CheckpointError
 from tools.config import ConfigError, load_config, preset_names
@@ -60,7 +60,11 @@ def open_context(task: str, preset: str, overrides: list[str], logdir: str | Pat
     logdir = Path(logdir) if logdir else default_logdir("ha2018", task, preset, config.seed)
     run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models",
                      strict=True, safe_keys=SAFE_TO_CHANGE)
-    return Context(task, config, run, model_dir or run.dir)
+    ctx = Context(task, config, run, model_dir or run.dir)
+    for folder in (ctx.rollouts_dir, ctx.rollouts_dir.parent, run.dir, run.dir / "data", run.dir / "videos",
+                   run.dir / "sweep"):
+        remove_stale_temps(folder)  # writes a kill interrupted (their writer process is gone)
+    return ctx
 
 
 def run_stages(ctx: Context, names: list[str]) -> None:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ha2018 import media
 from ha2018.data import (collect_lengths, frame_batches, load_rollout, load_series, open_collect_log,
-                         remove_stale_temps, rollout_paths, save_series, write_json)
+                         rollout_paths, save_series, write_json)
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
 from ha2018.models import build_controller, build_mdnrnn, build_vae, pick_device
@@ -95,7 +95,6 @@ def collect_complete(ctx: Context) -> bool:
 def collect(ctx: Context) -> None:
     config, wanted = ctx.config, ctx.config.collect.rollouts
     ctx.rollouts_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(ctx.rollouts_dir)
     lengths = collect_lengths(ctx.model_dir / "data")  # every env step is budget, dropped rollouts included
     bar = tqdm(total=wanted, desc="collect", unit="rollout", initial=len(rollout_paths(ctx.rollouts_dir)))
     with Pool(config.workers, ctx.task, config) as pool, open(open_collect_log(ctx.model_dir / "data"), "a") as log:
