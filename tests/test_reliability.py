@@ -92,7 +92,7 @@ TINY = ["threads=1", "batch_size=4", "batch_length=16", "agent.units=32", "agent
 
 def launch(logdir: Path, kill_at: str | None = None) -> subprocess.Popen:
     args = [sys.executable, "-m", "dreamer_v3", "train", "--task", "dmcproprio_cartpole_balance", "--preset",
-            "small", "--logdir", str(logdir), "--no-export", *[f"--set={item}" for item in TINY]]
+            "small", "--logdir", str(logdir), *[f"--set={item}" for item in TINY]]
     env = {**os.environ, "MUJOCO_GL": "egl"}
     if kill_at:
         env["WORLDMODELS_KILL_AT"] = kill_at

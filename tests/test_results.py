@@ -22,7 +22,8 @@ from tools.results.readme import replace_between_markers
 from tools.results.tables import crafter_reference_scores
 from tools.runs import Run, iter_runs
 
-OFFICIAL = sorted(p for p in (PUBLISHED / "official").rglob("*.json*") if "baselines" not in p.name)
+OFFICIAL = sorted(p for p in (PUBLISHED / "official").rglob("*.json*")
+                  if "baselines" not in p.name and p.parent.name != "ha2018")  # ha2018: CMA-ES logs, not curves
 
 
 # ---- arithmetic --------------------------------------------------------------------------------------
