@@ -1,5 +1,5 @@
 """ha2018 under kills, bad input and concurrent writers: budgets from what is on disk, no duplicated evaluation
-rows, one-line errors, unique temp files, no worker outliving its parent, no record written unless asked."""
+or generation rows, one-line errors, unique temp files, no worker outliving its parent, no record written unless asked."""
 from __future__ import annotations
 
 import json
