@@ -36,8 +36,8 @@ def launch(logdir: Path, kill_at: str | None = None) -> subprocess.Popen:
     env[MARK] = str(logdir)  # inherited by every process the run starts
     if kill_at:
         env["WORLDMODELS_KILL_AT"] = kill_at  # tools.checkpoint.fault_point: dies before its first rename
-    log = open(logdir.parent / "stderr.log", "a")  # a file, not a pipe: tqdm output must never block the run
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    with open(logdir.parent / "stderr.log", "a") as log:  # a file, not a pipe: tqdm output must never block a run
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 120) -> None:
@@ -116,7 +116,9 @@ def test_ha2018_kill_and_resume_soak_keeps_records_exact(tmp_path):
     assert [row["controller/generation"] for row in metric_rows(logdir, "controller/generation")] == expected
     history = torch.load(checkpoints / "controller.pt", weights_only=True)["history"]
     assert [record["generation"] for record in history] == expected
-    assert {row["step"] for row in read_jsonl(logdir / "metrics.jsonl")} == {sum(frames)}  # C trains in the dream
+    metrics = read_jsonl(logdir / "metrics.jsonl")
+    assert len(metrics) == 1 + 2 + 2 + GENERATIONS  # no row of another kind either
+    assert {row["step"] for row in metrics} == {sum(frames)}  # C trains in the dream: no real steps after collect
     episodes = read_jsonl(logdir / "scores.jsonl")
     assert [(row["mode"], row["trial"], row["generation"], row["step"]) for row in episodes] == [
         ("eval", 0, GENERATIONS, sum(frames)), ("eval", 1, GENERATIONS, sum(frames))]  # each trial logged once
