@@ -59,6 +59,16 @@ def write_json(path: Path, value: Any) -> None:
         tmp.write_text(json.dumps(value))
 
 
+def drop_rows_after(path: Path, key: str, last: int) -> None:
+    """Remove the jsonl rows whose ``key`` is above ``last``: a stage killed between logging an epoch (or a
+    generation) and checkpointing it logs that epoch again when it resumes from the checkpoint."""
+    rows = read_jsonl(path)
+    kept = [row for row in rows if row.get(key, last) <= last]
+    if len(kept) < len(rows):
+        with atomic_target(path) as tmp:
+            tmp.write_text("".join(json.dumps(row) + "\n" for row in kept))
+
+
 def rollout_paths(directory: Path) -> list[Path]:
     return sorted(directory.glob("rollout_*[0-9].npz"))
 

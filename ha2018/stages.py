@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ha2018 import media
-from ha2018.data import (collect_lengths, frame_batches, load_rollout, load_series, open_collect_log,
-                         rollout_paths, save_series, write_json)
+from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_rollout, load_series,
+                         open_collect_log, rollout_paths, save_series, write_json)
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
 from ha2018.models import build_controller, build_mdnrnn, build_vae, pick_device
@@ -24,7 +24,7 @@ from ha2018.rollout import Pool, agent_job, collect_job, random_job
 from ha2018.sequences import make_batches
 from ha2018.vae import to_input, vae_loss
 from tools.checkpoint import load_checkpoint, save_checkpoint
-from tools.runs import Run
+from tools.runs import Run, read_jsonl
 
 EVAL_SEED = 10_000_000  # real evaluation seeds start here, apart from collection and training seeds
 
@@ -89,7 +89,10 @@ def load_mdnrnn(ctx: Context):
 
 # ---- 1. collect ------------------------------------------------------------------------------------------
 def collect_complete(ctx: Context) -> bool:
-    return len(rollout_paths(ctx.rollouts_dir)) >= ctx.config.collect.rollouts
+    """Every rollout on disk and the collect row logged (a kill between the last file and the row reruns collect,
+    which then only logs the row)."""
+    return len(rollout_paths(ctx.rollouts_dir)) >= ctx.config.collect.rollouts and any(
+        "collect/rollouts" in row for row in read_jsonl(ctx.dir / "metrics.jsonl"))
 
 
 def collect(ctx: Context) -> None:
@@ -132,6 +135,7 @@ def train_vae(ctx: Context) -> None:
         vae.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = state["epoch"]
+    drop_rows_after(ctx.dir / "metrics.jsonl", "vae/epoch", start)  # logged by a run killed before its checkpoint
     frames = _collected_frames(ctx)
     for epoch in range(start, config.epochs):
         rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
@@ -192,6 +196,7 @@ def train_mdnrnn(ctx: Context) -> None:
         m.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, step = state["epoch"], state["step"]
+    drop_rows_after(ctx.dir / "metrics.jsonl", "mdnrnn/epoch", start)  # logged by a run killed before its checkpoint
     initial = episodes[:1000]  # the authors' initial_z.json: first frame of 1000 rollouts
     initial_mu = torch.from_numpy(np.stack([e["mu"][0] for e in initial]))
     initial_logvar = torch.from_numpy(np.stack([e["logvar"][0] for e in initial]))
@@ -267,6 +272,7 @@ def train_controller(ctx: Context) -> None:
     state = load_checkpoint(path) if path.exists() else {
         "generation": 0, "mean": torch.zeros(n, dtype=torch.float64), "sigma": float(config.sigma_init),
         "best_params": None, "best_eval": -float("inf"), "history": [], "real_steps": 0}
+    drop_rows_after(ctx.dir / "metrics.jsonl", "controller/generation", state["generation"])  # as in train_vae
     # resume restarts CMA-ES from the saved mean and step size (its covariance is not checkpointed)
     es = cma.CMAEvolutionStrategy(state["mean"].numpy(), state["sigma"],
                                   {"popsize": config.popsize, "seed": ctx.config.seed + 1 + state["generation"],

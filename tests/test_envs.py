@@ -1,6 +1,13 @@
 """tools.envs: every suite is created, seeded, stepped; shapes, action repeat, time limits, errors."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -85,6 +92,40 @@ def test_doom_dies_and_maps_scalar_actions():
     env = make_env("doom_take_cover", 2)
     _, rewards, _, ends = rollout(env, 2100, seed=2)
     assert ends[-1] == (True, False) and sum(rewards) == len(rewards) < 2100  # random play dies: terminal
+
+
+KILLED_WITH_AN_ENGINE = """
+import os, pathlib, signal
+from tools.envs import make_env
+env = make_env("doom_take_cover", 0)
+children = " ".join(p.read_text() for p in pathlib.Path("/proc/self/task").glob("*/children")).split()
+print(*[pid for pid in children if b"vizdoom" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()], flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_doom_engine_dies_with_a_killed_process(tmp_path):
+    """vizdoom's engine is a separate process; the env's watchdog ends it when the Python process is killed."""
+    with open(tmp_path / "out", "w") as out:  # a file: an engine left behind would hold a pipe open
+        subprocess.run([sys.executable, "-c", KILLED_WITH_AN_ENGINE], stdout=out, timeout=60,
+                       cwd=Path(__file__).resolve().parents[1])
+    engines = [int(pid) for pid in (tmp_path / "out").read_text().split()]
+    assert engines, "no vizdoom engine found"
+    deadline = time.time() + 10
+    while any(map(_running, engines)) and time.time() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in engines if _running(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the vizdoom engine outlived its killed process"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except OSError:
+        return False
 
 
 def test_doom_unknown_option():

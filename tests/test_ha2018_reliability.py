@@ -1,5 +1,5 @@
 """ha2018 under kills, bad input and concurrent writers: budgets from what is on disk, no duplicated evaluation
-rows, one-line errors, unique temp files, no worker outliving its parent, no record written unless asked."""
+or generation rows, one-line errors, unique temp files, no worker outliving its parent, no record written unless asked."""
 from __future__ import annotations
 
 import json
@@ -125,9 +125,9 @@ def test_an_older_run_directory_keeps_its_collect_budget(tmp_path):
 
 
 # ---- 6: evaluation trials are logged once, whatever the kill ----------------------------------------------
-def _evaluation_ready(tmp_path) -> stages.Context:
+def _evaluation_ready(tmp_path, extra: tuple[str, ...] = ()) -> stages.Context:
     overrides = ["workers=1", "vae.z_size=2", "mdnrnn.hidden=4", "mdnrnn.mixtures=1", "evaluate.trials=5",
-                 "evaluate.dream_trials=2", "controller.max_steps=5"]
+                 "evaluate.dream_trials=2", "controller.max_steps=5", *extra]
     ctx = open_context("doom_take_cover", "small", overrides, tmp_path)
     config, task = ctx.config, ctx.task
     save_checkpoint(ctx.path("vae.pt", shared=True), {"model": build_vae(config).state_dict(), "finished": True})
@@ -175,6 +175,26 @@ def test_evaluate_killed_and_rerun_logs_each_trial_once(tmp_path, monkeypatch):
     assert [row["return"] for row in rows] == expected
     assert summary["episodes"] == 5 and summary["score"] == pytest.approx(np.mean(expected))
     assert summary["rollouts_collected"] == 1 and summary["budget"] == 30
+
+
+def test_a_generation_logged_but_not_checkpointed_is_logged_once(tmp_path, monkeypatch):
+    ctx = _evaluation_ready(tmp_path, ("controller.generations=3", "controller.popsize=4", "controller.rollouts=1",
+                                       "controller.eval_every=2", "controller.eval_rollouts=1"))
+    ctx.path("controller.pt").unlink()
+    saves = []
+
+    def killed_at_the_second(path, state):  # killed after logging generation 2, before its checkpoint
+        saves.append(1)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+        save_checkpoint(path, state)
+    monkeypatch.setattr(stages, "save_checkpoint", killed_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        stages.train_controller(ctx)
+    monkeypatch.setattr(stages, "save_checkpoint", save_checkpoint)
+    stages.train_controller(ctx)
+    rows = stages.read_jsonl(ctx.dir / "metrics.jsonl")
+    assert [row["controller/generation"] for row in rows] == [1, 2, 3]  # generation 2 redone, its first row dropped
 
 
 # ---- 7: two writers of one file never share a temp file ---------------------------------------------------

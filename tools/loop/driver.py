@@ -10,9 +10,7 @@ interface is in ``tools/README.md``.
 from __future__ import annotations
 
 import functools
-import os
 import shutil
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -67,13 +65,6 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
-
-
-def fault_point(name: str) -> None:
-    """The kill-and-resume test's way into a window no outside kill can aim at: ``WORLDMODELS_KILL_AT=<name>``
-    makes the process SIGKILL itself here."""
-    if os.environ.get("WORLDMODELS_KILL_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def check_config(config: DictConfig) -> None:
@@ -333,7 +324,6 @@ class Driver:
     def save(self) -> None:
         """Replay data first, then one atomic checkpoint holding the replay positions with everything else."""
         self.replay.flush()
-        fault_point("checkpoint")
         optimizers = {name: opt.state_dict() for name, opt in self.agent.optimizers.items()}
         self.run.save_checkpoint({"agent": self.agent.state_dict(), "optimizers": optimizers,
                                   "replay": self.replay.state_dict(), "counters": dict(self.counters),
