@@ -7,13 +7,11 @@ is applied on top of the benchmark block as well. ``--set key=value`` overrides 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from tools.checkpoint import CheckpointError
+from tools.cli import train_main
 from tools.config import ConfigError, load_config, preset_names
-from tools.envs import UnknownTaskError
 
 CONFIG = Path(__file__).with_name("configs.yaml")
 BENCHMARKS = {"dmcproprio": "dmc_proprio", "dmc": "dmc_vision", "atari": "atari100k", "crafter": "crafter",
@@ -44,37 +42,10 @@ def build_config(task: str, preset: str, seed: int, overrides: list[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dreamer_v3", description="DreamerV3 (Hafner et al.)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    train_parser = sub.add_parser("train", help="train (or resume) a run")
-    train_parser.add_argument("--task", required=True, help="e.g. dmcproprio_cartpole_balance, dmc_walker_walk, "
-                              "atari_pong, crafter_reward")
-    train_parser.add_argument("--preset", default="paper", help="paper | small, optionally ',size12m' etc.")
-    train_parser.add_argument("--seed", type=int, default=0)
-    train_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
-    train_parser.add_argument("--logdir", default=None, help="run directory (default runs/dreamer_v3/<task>/...)")
-    train_parser.add_argument("--no-export", action="store_true", help="do not call tools.results.export_run")
-    args = parser.parse_args(argv)
-    try:
-        config = build_config(args.task, args.preset, args.seed, args.set)
-        from dreamer_v3.train import train
-        run = train(config, args.preset.replace(",", "+"), args.logdir)
-    except (ConfigError, CheckpointError, UnknownTaskError, ValueError, ImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"finished: {run.dir}")
-    if not args.no_export:
-        export(run.dir)
-    return 0
-
-
-def export(run_dir: Path) -> None:
-    try:
-        from tools.results import export_run
-    except ImportError:
-        print("note: tools.results.export_run is not available yet; run record left in place, not exported")
-        return
-    print(f"exported: {export_run(run_dir)}")
+    from dreamer_v3.train import train
+    return train_main("python -m dreamer_v3", "DreamerV3 (Hafner et al.)", build_config, train,
+                      "e.g. dmcproprio_cartpole_balance, dmc_walker_walk, atari_pong, crafter_reward",
+                      "paper | small, optionally ',size12m' etc.", argv)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Stages: collect, vae, series, mdnrnn, controller, evaluate; ``all`` runs them in order and skips the complete
 ones; ``temperature-sweep`` trains and evaluates Doom controllers at each tau of ``sweep.temperatures`` on one
-V and M.
+V and M. A finished run's record is written to results/runs/ only with ``--export`` (it never replaces the
+record of a different run: ``python -m tools.results --export RUN_DIR --replace`` does that).
 """
 from __future__ import annotations
 
@@ -13,15 +14,21 @@ from pathlib import Path
 
 import torch
 
+from ha2018.checks import check_config
+from ha2018.data import atomic_target, remove_stale_temps
 from ha2018.stages import STAGES, Context, StageError
 from tools.checkpoint import CheckpointError
 from tools.config import ConfigError, load_config, preset_names
+from tools.results import export_run
 from tools.runs import Run, default_logdir
 
 CONFIG = Path(__file__).resolve().parent / "configs.yaml"
 TASKS = ("carracing", "doom_take_cover")
 PRESETS = ("paper", "small")
 COMMANDS = (*STAGES, "all", "temperature-sweep")
+# keys a resumed run may change (others are refused, naming them): machine settings, and training lengths that
+# the stages continue from their checkpoints (a lowered controller.generations ends the controller early)
+SAFE_TO_CHANGE = ("device", "threads", "workers", "vae.epochs", "mdnrnn.epochs", "controller.generations")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,22 +41,30 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set controller.generations=50")
     parser.add_argument("--logdir", default=None, help="run directory (default runs/ha2018/<task>/<preset>_seed<N>)")
-    parser.add_argument("--no-export", action="store_true", help="do not write the run record to results/runs/")
+    parser.add_argument("--export", action="store_true",
+                        help="write the finished run's record to results/runs/ (python -m tools.results --export)")
     return parser.parse_args(argv)
 
 
 def config_for(task: str, preset: str, overrides: list[str]):
     blocks = [task, preset] + ([f"{preset}_{task}"] if f"{preset}_{task}" in preset_names(CONFIG) else [])
-    return load_config(CONFIG, blocks, overrides)
+    config = load_config(CONFIG, blocks, overrides)
+    check_config(config)
+    return config
 
 
 def open_context(task: str, preset: str, overrides: list[str], logdir: str | Path | None,
-                 model_dir: Path | None = None, export: bool = True) -> Context:
+                 model_dir: Path | None = None) -> Context:
     config = config_for(task, preset, overrides)
     torch.set_num_threads(config.threads)
     logdir = Path(logdir) if logdir else default_logdir("ha2018", task, preset, config.seed)
-    run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models")
-    return Context(task, config, run, model_dir or run.dir, export)
+    run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models",
+                     strict=True, safe_keys=SAFE_TO_CHANGE)
+    ctx = Context(task, config, run, model_dir or run.dir)
+    for folder in (ctx.rollouts_dir, ctx.rollouts_dir.parent, run.dir, run.dir / "data", run.dir / "videos",
+                   run.dir / "sweep"):
+        remove_stale_temps(folder)  # writes a kill interrupted (their writer process is gone)
+    return ctx
 
 
 def run_stages(ctx: Context, names: list[str]) -> None:
@@ -62,22 +77,34 @@ def run_stages(ctx: Context, names: list[str]) -> None:
         stage(ctx)
 
 
+def export(run_dir: Path) -> None:
+    """The finished run's record into results/runs/ (RecordError, a ValueError, if it is not finished or the
+    record there came from a different run)."""
+    summary = run_dir / "summary.json"
+    if not (summary.exists() and json.loads(summary.read_text()).get("finished")):
+        raise StageError(f"{run_dir} has not finished (no final evaluation): nothing to export")
+    print(f"[ha2018] run record written to {export_run(run_dir)}")
+
+
 def temperature_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
     if args.task != "doom_take_cover":
         raise StageError("temperature-sweep is the Doom experiment: use --task doom_take_cover")
-    base = open_context(args.task, args.preset, overrides, args.logdir, export=not args.no_export)
+    base = open_context(args.task, args.preset, overrides, args.logdir)
     run_stages(base, ["collect", "vae", "series", "mdnrnn"])
     rows = []
     for tau in base.config.sweep.temperatures:
         ctx = base if tau == base.config.controller.temperature else open_context(  # the base run is one point
             args.task, args.preset, [*overrides, f"controller.temperature={tau}"],
-            base.dir / "sweep" / f"tau_{tau:.2f}", model_dir=base.dir, export=not args.no_export)
+            base.dir / "sweep" / f"tau_{tau:.2f}", model_dir=base.dir)
         run_stages(ctx, ["controller", "evaluate"])
+        if args.export:
+            export(ctx.dir)
         summary = json.loads((ctx.dir / "summary.json").read_text())
         rows.append(f"| {tau:.2f} | {summary['dream_score']:.0f} ± {summary['dream_score_std']:.0f} | "
                     f"{summary['score']:.0f} ± {summary['score_std']:.0f} |")
     table = "\n".join(["| temperature | virtual score | actual score |", "| --- | --- | --- |", *rows])
-    (base.dir / "sweep" / "temperature_table.md").write_text(table + "\n")
+    with atomic_target(base.dir / "sweep" / "temperature_table.md") as tmp:
+        tmp.write_text(table + "\n")
     print(table)
 
 
@@ -88,12 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "temperature-sweep":
             temperature_sweep(args, overrides)
             return 0
-        ctx = open_context(args.task, args.preset, overrides, args.logdir, export=not args.no_export)
+        ctx = open_context(args.task, args.preset, overrides, args.logdir)
         run_stages(ctx, list(STAGES) if args.command == "all" else [args.command])
         if args.command in ("all", "evaluate"):
             print(json.dumps({k: v for k, v in json.loads((ctx.dir / "summary.json").read_text()).items()
                               if k not in ("versions",)}, indent=1))
-    except (ConfigError, StageError, CheckpointError, ValueError, FileNotFoundError) as error:
+        if args.export:
+            export(ctx.dir)
+    except (ConfigError, StageError, CheckpointError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

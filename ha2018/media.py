@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ha2018.data import atomic_target
+
 
 def plot_fitness(history: list[dict], path: Path, where: str) -> None:
     import matplotlib
@@ -22,7 +24,8 @@ def plot_fitness(history: list[dict], path: Path, where: str) -> None:
     ax.set_ylabel(f"fitness ({where})")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
@@ -69,5 +72,5 @@ def dream_video(ctx, vae, m, initial_mu, initial_logvar, params: np.ndarray, pat
         dream_frame = dreamed[t] if t < len(dreamed) else np.zeros_like(real[0])
         row = np.concatenate([real[t], recon[t], dream_frame], axis=1)
         frames.append(row.repeat(4, axis=0).repeat(4, axis=1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, frames, duration=1 / 30, loop=0)
+    with atomic_target(path) as tmp:
+        imageio.mimsave(tmp, frames, duration=1 / 30, loop=0)

@@ -1,11 +1,18 @@
 """Real-environment rollouts: the random data-collection policies, the V+M+C agent, and a worker pool.
 
 Each worker process keeps one environment and rebuilds V and M from their state dicts once; a job is one
-episode with its own seed. ``workers <= 1`` runs the jobs in this process (tests, debugging).
+episode with its own seed. ``workers <= 1`` runs the jobs in this process (tests, debugging). Workers die with
+the process that started them, so a killed run leaves none behind writing into its directory.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -14,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ha2018.controller import Controller, env_action, features, model_action
+from ha2018.data import save_rollout
 from ha2018.mdnrnn import MDNRNN
 from ha2018.models import build_controller, build_mdnrnn, build_vae
 from ha2018.vae import ConvVAE, sample_z, to_input
@@ -129,11 +137,31 @@ def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool)
 
 # ---- worker pool -----------------------------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` dies: the kernel's parent-death signal on Linux, a watchdog thread
+    elsewhere; and at once if the parent is already gone (it died before the signal was armed)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _init_worker(task: str, config: dict, vae_state: dict | None, m_state: dict | None,
-                 one_thread: bool = True) -> None:
-    if one_thread:
+                 parent: int | None = None) -> None:
+    """Set up a worker process (``parent``: the pid it must not outlive), or this process (None)."""
+    if parent is not None:
+        die_with_parent(parent)
         torch.set_num_threads(1)
     from tools.envs import make_env
     config = OmegaConf.create(config)
@@ -163,10 +191,7 @@ def collect_job(job: tuple[int, str]) -> tuple[int, bool]:
     episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True)
     if episode["length"] <= config.collect.min_length:
         return episode["length"], False
-    tmp = Path(path).with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, frames=episode["frames"], actions=episode["actions"], rewards=episode["rewards"],
-                        dones=episode["dones"])
-    tmp.rename(path)
+    save_rollout(Path(path), episode)
     return episode["length"], True
 
 
@@ -192,11 +217,10 @@ class Pool:
 
     def __init__(self, workers: int, task: str, config: DictConfig, vae: ConvVAE | None = None,
                  m: MDNRNN | None = None) -> None:
-        args = (task, OmegaConf.to_container(config, resolve=True),
-                _cpu_state(vae), _cpu_state(m))
-        self.pool = mp.get_context("spawn").Pool(workers, _init_worker, args) if workers > 1 else None
+        args = (task, OmegaConf.to_container(config, resolve=True), _cpu_state(vae), _cpu_state(m))
+        self.pool = mp.get_context("spawn").Pool(workers, _init_worker, (*args, os.getpid())) if workers > 1 else None
         if self.pool is None:
-            _init_worker(*args, one_thread=False)
+            _init_worker(*args)
 
     def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
         return self.pool.imap(fn, jobs) if self.pool else map(fn, jobs)

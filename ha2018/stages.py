@@ -15,7 +15,8 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ha2018 import media
-from ha2018.data import frame_batches, load_rollout, load_series, rollout_paths, save_series
+from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_rollout, load_series,
+                         open_collect_log, rollout_paths, save_series, write_json)
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
 from ha2018.models import build_controller, build_mdnrnn, build_vae, pick_device
@@ -23,7 +24,7 @@ from ha2018.rollout import Pool, agent_job, collect_job, random_job
 from ha2018.sequences import make_batches
 from ha2018.vae import to_input, vae_loss
 from tools.checkpoint import load_checkpoint, save_checkpoint
-from tools.runs import Run
+from tools.runs import Run, read_jsonl
 
 EVAL_SEED = 10_000_000  # real evaluation seeds start here, apart from collection and training seeds
 
@@ -38,7 +39,6 @@ class Context:
     config: DictConfig
     run: Run
     model_dir: Path  # where the data, V and M live (the run dir, or the base run of a temperature sweep)
-    export: bool = True  # write the run's record to results/runs/ when it finishes
 
     @property
     def dir(self) -> Path:
@@ -70,8 +70,8 @@ def _finished(path: Path) -> bool:
 
 
 def _collected_frames(ctx: Context) -> int:
-    stats = ctx.path("collect_stats.json", shared=True)
-    return json.loads(stats.read_text())["frames"] if stats.exists() else 0
+    """Real frames used for V and M: the budget before the controller's real-game steps."""
+    return sum(collect_lengths(ctx.model_dir / "data"))
 
 
 def load_vae(ctx: Context):
@@ -89,32 +89,32 @@ def load_mdnrnn(ctx: Context):
 
 # ---- 1. collect ------------------------------------------------------------------------------------------
 def collect_complete(ctx: Context) -> bool:
-    return len(rollout_paths(ctx.rollouts_dir)) >= ctx.config.collect.rollouts
+    """Every rollout on disk and the collect row logged (a kill between the last file and the row reruns collect,
+    which then only logs the row)."""
+    return len(rollout_paths(ctx.rollouts_dir)) >= ctx.config.collect.rollouts and any(
+        "collect/rollouts" in row for row in read_jsonl(ctx.dir / "metrics.jsonl"))
 
 
 def collect(ctx: Context) -> None:
     config, wanted = ctx.config, ctx.config.collect.rollouts
     ctx.rollouts_dir.mkdir(parents=True, exist_ok=True)
-    stats_path = ctx.path("collect_stats.json", shared=True)
-    # frames: every env step taken (the budget); lengths: every rollout (the random-policy baseline)
-    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {"frames": 0, "lengths": []}
+    lengths = collect_lengths(ctx.model_dir / "data")  # every env step is budget, dropped rollouts included
     bar = tqdm(total=wanted, desc="collect", unit="rollout", initial=len(rollout_paths(ctx.rollouts_dir)))
-    with Pool(config.workers, ctx.task, config) as pool:
+    with Pool(config.workers, ctx.task, config) as pool, open(open_collect_log(ctx.model_dir / "data"), "a") as log:
         for attempt in range(100):
             missing = [i for i in range(wanted) if not (ctx.rollouts_dir / f"rollout_{i:05d}.npz").exists()]
             if not missing:
                 break
             jobs = [(config.seed * 1_000_000 + i + attempt * wanted, str(ctx.rollouts_dir / f"rollout_{i:05d}.npz"))
                     for i in missing]
-            for length, kept in pool.imap(collect_job, jobs):
-                stats["lengths"].append(int(length))
-                stats["frames"] += int(length)
+            for i, (length, kept) in zip(missing, pool.imap(collect_job, jobs)):
+                log.write(json.dumps({"rollout": i, "length": int(length), "kept": bool(kept)}) + "\n")
+                log.flush()
+                lengths.append(int(length))
                 bar.update(1 if kept else 0)
-                bar.set_postfix(frames=stats["frames"])
+                bar.set_postfix(frames=sum(lengths))
     bar.close()
-    stats_path.write_text(json.dumps(stats))
-    ctx.run.log_metrics(stats["frames"], {"collect/rollouts": len(stats["lengths"]),
-                                          "collect/mean_length": np.mean(stats["lengths"])})
+    ctx.run.log_metrics(sum(lengths), {"collect/rollouts": len(lengths), "collect/mean_length": np.mean(lengths)})
 
 
 # ---- 2. vae ----------------------------------------------------------------------------------------------
@@ -135,6 +135,7 @@ def train_vae(ctx: Context) -> None:
         vae.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = state["epoch"]
+    drop_rows_after(ctx.dir / "metrics.jsonl", "vae/epoch", start)  # logged by a run killed before its checkpoint
     frames = _collected_frames(ctx)
     for epoch in range(start, config.epochs):
         rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
@@ -195,6 +196,7 @@ def train_mdnrnn(ctx: Context) -> None:
         m.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, step = state["epoch"], state["step"]
+    drop_rows_after(ctx.dir / "metrics.jsonl", "mdnrnn/epoch", start)  # logged by a run killed before its checkpoint
     initial = episodes[:1000]  # the authors' initial_z.json: first frame of 1000 rollouts
     initial_mu = torch.from_numpy(np.stack([e["mu"][0] for e in initial]))
     initial_logvar = torch.from_numpy(np.stack([e["logvar"][0] for e in initial]))
@@ -270,6 +272,7 @@ def train_controller(ctx: Context) -> None:
     state = load_checkpoint(path) if path.exists() else {
         "generation": 0, "mean": torch.zeros(n, dtype=torch.float64), "sigma": float(config.sigma_init),
         "best_params": None, "best_eval": -float("inf"), "history": [], "real_steps": 0}
+    drop_rows_after(ctx.dir / "metrics.jsonl", "controller/generation", state["generation"])  # as in train_vae
     # resume restarts CMA-ES from the saved mean and step size (its covariance is not checkpointed)
     es = cma.CMAEvolutionStrategy(state["mean"].numpy(), state["sigma"],
                                   {"popsize": config.popsize, "seed": ctx.config.seed + 1 + state["generation"],
@@ -326,19 +329,17 @@ def evaluate(ctx: Context) -> dict:
     params = state["best_params"] if state["best_params"] is not None else state["mean"]
     params = params.float().numpy()
     vae, (m, initial_mu, initial_logvar) = load_vae(ctx), load_mdnrnn(ctx)
-    jobs = [(params, EVAL_SEED + i, config.collect.max_frames if task == "doom_take_cover" else
-             config.controller.max_steps) for i in range(config.evaluate.trials)]
-    with Pool(config.workers, task, config, vae, m) as pool:
-        results = list(tqdm(pool.imap(agent_job, jobs), total=len(jobs), desc="evaluate (real)", unit="trial"))
-        baseline = list(tqdm(pool.imap(random_job, [(seed, steps) for _, seed, steps in jobs]), total=len(jobs),
-                             desc="evaluate (random policy)", unit="trial"))
     budget = _collected_frames(ctx) + state.get("real_steps", 0)
-    returns = np.array([ret for ret, _ in results])
-    for ret, length in results:
-        ctx.run.log_episode(budget, ret, length, mode="eval")
-    extra = {"generations": state["generation"], "rollouts_collected": config.collect.rollouts,
+    trials = real_trials(ctx, state["generation"], budget, params, vae, m)
+    returns = np.array(trials["returns"])
+    logged = {row.get("trial") for row in ctx.run.episodes("eval")
+              if row["step"] == budget and row.get("generation") == state["generation"]}
+    for i, (ret, length) in enumerate(zip(trials["returns"], trials["lengths"])):
+        if i not in logged:  # a rerun after a kill logs only the trials the killed run did not
+            ctx.run.log_episode(budget, ret, length, mode="eval", trial=i, generation=state["generation"])
+    extra = {"generations": state["generation"], "rollouts_collected": len(rollout_paths(ctx.rollouts_dir)),
              "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns)))}
-    random_returns = np.array([ret for ret, _ in baseline])  # the paper's random-policy row, on the same seeds
+    random_returns = np.array(trials["random_returns"])  # the paper's random-policy row, on the same seeds
     extra.update(random_policy_score=float(random_returns.mean()), random_policy_score_std=float(random_returns.std()))
     if m.predict_done:
         dream = BatchedDream(m, initial_mu, initial_logvar, config.controller.temperature,
@@ -350,19 +351,27 @@ def evaluate(ctx: Context) -> dict:
         extra.update(temperature=float(config.controller.temperature), dream_score=float(dream_scores.mean()),
                      dream_score_std=float(dream_scores.std()))
     media.dream_video(ctx, vae, m, initial_mu, initial_logvar, params, ctx.dir / "videos" / "dream.gif")
-    summary = ctx.run.finish(budget, mode="eval", last=len(results), **extra)
-    if ctx.export:
-        export(ctx.dir)
-    return summary
+    return ctx.run.finish(budget, mode="eval", last=len(returns), **extra)
 
 
-def export(run_dir: Path) -> None:
-    try:
-        from tools.results import export_run
-    except ImportError:
-        print("note: tools.results.export_run is not available yet; the run record stays in", run_dir)
-        return
-    print("[ha2018] run record written to", export_run(run_dir))
+def real_trials(ctx: Context, generation: int, budget: int, params: np.ndarray, vae, m) -> dict[str, list]:
+    """The controller's and the random policy's real-game trials on the evaluation seeds, kept in
+    data/evaluation.json so that a rerun after a kill reuses them instead of playing (and logging) them again."""
+    config, path = ctx.config, ctx.path("evaluation.json")
+    key = {"generation": generation, "budget": budget, "trials": config.evaluate.trials}
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    if saved.get("key") == key:
+        return saved
+    steps = config.collect.max_frames if ctx.task == "doom_take_cover" else config.controller.max_steps
+    jobs = [(params, EVAL_SEED + i, steps) for i in range(config.evaluate.trials)]
+    with Pool(config.workers, ctx.task, config, vae, m) as pool:
+        results = list(tqdm(pool.imap(agent_job, jobs), total=len(jobs), desc="evaluate (real)", unit="trial"))
+        baseline = list(tqdm(pool.imap(random_job, [(seed, n) for _, seed, n in jobs]), total=len(jobs),
+                             desc="evaluate (random policy)", unit="trial"))
+    trials = {"key": key, "returns": [float(r) for r, _ in results], "lengths": [int(n) for _, n in results],
+              "random_returns": [float(r) for r, _ in baseline]}
+    write_json(path, trials)
+    return trials
 
 
 STAGES: dict[str, tuple[Callable[[Context], bool], Callable[[Context], object]]] = {

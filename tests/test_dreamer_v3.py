@@ -294,3 +294,33 @@ def test_multi_key_encoder_decoder_and_zero_initialised_heads():
     assert twohot_mean(agent.critic(feat), agent.critic.bins).abs().max() == 0
     video = agent.open_loop(batch, context=2)["image"]
     assert video.shape == (B, T, 64, 3 * 64, 3) and video.dtype == np.uint8
+
+
+def test_replay_context_starts_from_the_stored_latent_and_is_written_back(tmp_path):
+    """Official `replay_context: 1`: the stored latent of the leading step starts the rollout, and the latents
+    computed in training are written back to the replay, where the next sample of that chunk reads them."""
+    torch.manual_seed(0)
+    agent = DreamerV3({"vector": (2,)}, 1, False, tiny_config("agent.replay_context=1").agent)
+    assert load_config(CONFIG, ["dmc_proprio"]).agent.replay_context == 1  # paper presets use it
+    batch = synthetic_batch(np.random.default_rng(0), T=9)
+    D, S = agent.rssm.deter, agent.rssm.stoch
+    batch["ctx_deter"] = np.full((4, 9, D), 0.5, np.float16)
+    batch["ctx_stoch"] = np.ones((4, 9, S), np.uint8)
+    data, start = agent._split_context(agent.to_tensors(batch))
+    assert data["vector"].shape[1] == 8 and torch.all(start["deter"] == 0.5)
+    assert torch.all(start["stoch"].argmax(-1) == 1)
+    metrics, entries = agent.train_step(batch)
+    assert entries["ctx_deter"].shape == (4, 8, D) and entries["ctx_deter"].dtype == np.float16
+    assert entries["ctx_stoch"].shape == (4, 8, S) and np.isfinite(metrics["loss/total"])
+    replay = SequenceReplay(tmp_path, capacity=100, seed=0)
+    for t in range(40):
+        replay.add({"vector": np.zeros(2, np.float32), "is_first": np.bool_(t == 0),
+                    "ctx_deter": np.zeros(D, np.float16), "ctx_stoch": np.zeros(S, np.uint8)})
+    index = np.stack([np.zeros((4, 9), np.int64), np.arange(0, 40, 10)[:, None] + np.arange(9)], -1)  # 4 chunks
+    replay.update(index[:, 1:], entries)  # the driver writes back all but the context step
+    for row in range(4):
+        replay.queue.append((0, int(index[row, 0, 1])))
+    again = replay.sample_train(4, 9)
+    np.testing.assert_array_equal(again["ctx_deter"][:, 1:], entries["ctx_deter"])
+    np.testing.assert_array_equal(again["ctx_stoch"][:, 1:], entries["ctx_stoch"])
+    assert not again["ctx_deter"][:, 0].any()  # the context step itself was not trained on

@@ -30,7 +30,9 @@ def run_tiny(task: str, steps: int, logdir, extra=()):
 def test_few_training_steps_reduce_losses(task, loss_key, tmp_path):
     threads = torch.get_num_threads()
     try:
-        extra = ["run.eval_every=1000", "run.eval_eps=1"] if task.startswith("dmcproprio") else []
+        # the proprio run also goes through the replay context (the paper presets' setting)
+        proprio = ["run.eval_every=1000", "run.eval_eps=1", "agent.replay_context=1"]
+        extra = proprio if task.startswith("dmcproprio") else []
         steps = {"atari": 480, "dmcproprio": 600}.get(task.split("_")[0], 240)  # Atari counts frames (4 per step)
         run = run_tiny(task, steps, tmp_path, extra)
     finally:

@@ -1,6 +1,13 @@
 """tools.envs: every suite is created, seeded, stepped; shapes, action repeat, time limits, errors."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -85,6 +92,40 @@ def test_doom_dies_and_maps_scalar_actions():
     env = make_env("doom_take_cover", 2)
     _, rewards, _, ends = rollout(env, 2100, seed=2)
     assert ends[-1] == (True, False) and sum(rewards) == len(rewards) < 2100  # random play dies: terminal
+
+
+KILLED_WITH_AN_ENGINE = """
+import os, pathlib, signal
+from tools.envs import make_env
+env = make_env("doom_take_cover", 0)
+children = " ".join(p.read_text() for p in pathlib.Path("/proc/self/task").glob("*/children")).split()
+print(*[pid for pid in children if b"vizdoom" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()], flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_doom_engine_dies_with_a_killed_process(tmp_path):
+    """vizdoom's engine is a separate process; the env's watchdog ends it when the Python process is killed."""
+    with open(tmp_path / "out", "w") as out:  # a file: an engine left behind would hold a pipe open
+        subprocess.run([sys.executable, "-c", KILLED_WITH_AN_ENGINE], stdout=out, timeout=60,
+                       cwd=Path(__file__).resolve().parents[1])
+    engines = [int(pid) for pid in (tmp_path / "out").read_text().split()]
+    assert engines, "no vizdoom engine found"
+    deadline = time.time() + 10
+    while any(map(_running, engines)) and time.time() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in engines if _running(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the vizdoom engine outlived its killed process"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except OSError:
+        return False
 
 
 def test_doom_unknown_option():
@@ -229,6 +270,15 @@ def test_atari_seed_time_limit_and_lives():
     assert not any(ends[k][0] for k in losses[:-1])  # a life loss does not end the episode
     short = rollout(make_env("atari_pong", 0, max_steps=40), 100)
     assert len(short[1]) == 10 and short[3][-1] == (False, True)
+    v3 = rollout(make_env("atari_pong", 0, protocol="atari100k", max_steps=40), 100)
+    assert len(v3[1]) == 10 and v3[3][-1] == (True, False)  # official V3: is_terminal = is_last at the limit
+
+
+def test_atari200m_is_the_official_dreamerv3_atari57_setting():
+    env = make_env("atari_pong", 0, protocol="atari200m")
+    check_image(env.reset()[0], size=96, channels=1)
+    assert env.action_space.n == 18
+    assert env.unwrapped._noops == 30 and env.unwrapped._ale.getFloat("repeat_action_probability") == 0.25
 
 
 def test_atari_max_pools_the_last_two_frames():

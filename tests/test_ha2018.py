@@ -144,7 +144,7 @@ def test_cma_es_improves_a_controller_in_a_tiny_dream(tmp_path):
     overrides = ["vae.z_size=1", "mdnrnn.hidden=2", "mdnrnn.mixtures=1", "controller.max_steps=50",
                  "controller.generations=12", "controller.popsize=8", "controller.rollouts=2",
                  "controller.eval_every=3", "controller.eval_rollouts=8", "controller.done_mode=threshold"]
-    ctx = open_context("doom_take_cover", "small", overrides, tmp_path, export=False)
+    ctx = open_context("doom_take_cover", "small", overrides, tmp_path)
     save_checkpoint(ctx.path("mdnrnn.pt", shared=True), {
         "model": tiny_m(done_bias=12.0).state_dict(), "initial_mu": torch.ones(4, 1),
         "initial_logvar": torch.full((4, 1), -10.0), "finished": True})
@@ -170,9 +170,9 @@ def test_stream_batches_flag_restarts_and_overlap_by_one_frame():
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["vae", "--task", "doom_take_cover", "--logdir", str(tmp_path), "--set", "vae.nope=1"]) == 2
     assert "nope" in capsys.readouterr().err
-    assert main(["vae", "--task", "doom_take_cover", "--logdir", str(tmp_path), "--no-export"]) == 2
+    assert main(["vae", "--task", "doom_take_cover", "--logdir", str(tmp_path)]) == 2
     assert "collect" in capsys.readouterr().err  # no rollouts yet
     (tmp_path / "checkpoints").mkdir(exist_ok=True)
     (tmp_path / "checkpoints" / "controller.pt").write_bytes(b"garbage")
-    assert main(["evaluate", "--task", "doom_take_cover", "--logdir", str(tmp_path), "--no-export"]) == 2
+    assert main(["evaluate", "--task", "doom_take_cover", "--logdir", str(tmp_path)]) == 2
     assert "corrupt" in capsys.readouterr().err

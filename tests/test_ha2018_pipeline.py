@@ -14,7 +14,7 @@ TINY = ["workers=1", "controller.temperature=0.9", "collect.rollouts=3", "collec
 
 
 def run(task: str, logdir, extra: list[str], capsys) -> str:
-    args = ["all", "--task", task, "--preset", "small", "--logdir", str(logdir), "--no-export"]
+    args = ["all", "--task", task, "--preset", "small", "--logdir", str(logdir)]
     assert main(args + [x for item in TINY + extra for x in ("--set", item)]) == 0
     return capsys.readouterr().out
 

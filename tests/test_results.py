@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.results.__main__ import build
+from tools.results.__main__ import build, main as results_main
 from tools.results.catalog import PAPERS
 from tools.results.curves import Curve, load_curve_file, official_curves, parse_curve, seeds_at, value_at
 from tools.results.metrics import (crafter_score, crafter_score_from_counts,
@@ -20,9 +20,10 @@ from tools.results.ours import RecordError, bin_curve, export_run, load_record, 
 from tools.results.published import PAPER_CSVS, PUBLISHED, SHARED, paper_rows, task_key
 from tools.results.readme import replace_between_markers
 from tools.results.tables import crafter_reference_scores
-from tools.runs import Run
+from tools.runs import Run, iter_runs
 
-OFFICIAL = sorted(p for p in (PUBLISHED / "official").rglob("*.json*") if "baselines" not in p.name)
+OFFICIAL = sorted(p for p in (PUBLISHED / "official").rglob("*.json*")
+                  if "baselines" not in p.name and p.parent.name != "ha2018")  # ha2018: CMA-ES logs, not curves
 
 
 # ---- arithmetic --------------------------------------------------------------------------------------
@@ -135,7 +136,10 @@ def _root(tmp_path: Path) -> Path:
 
 
 def _build(root: Path, runs_dir: Path | None, figures: bool) -> dict[str, int]:
-    return build(root, runs_dir, figures, published=PUBLISHED)
+    """Export every run under ``runs_dir`` into ``root``'s records (as a user would), then build the tables."""
+    for run_dir in iter_runs(runs_dir) if runs_dir else []:
+        export_run(run_dir, root / "results" / "runs")
+    return build(root, figures, published=PUBLISHED)
 
 
 def _run(tmp_path, paper="dreamer_v3", task="dmcproprio_cartpole_balance", seed=0, returns=(100.0, 300.0),
@@ -168,7 +172,7 @@ def test_table_from_synthetic_runs(tmp_path):
     _run(tmp_path, seed=0, returns=(100.0, 300.0), step=20_000)   # score 200
     _run(tmp_path, seed=1, returns=(300.0, 500.0), step=20_000)   # score 400
     counts = _build(root, tmp_path / "runs", figures=True)
-    assert counts["exported"] == 2 and counts["records"] == 2 and counts["figures"] == 1
+    assert counts["records"] == 2 and counts["figures"] == 1
     table = (root / "results" / "tables" / "dreamer_v3.md").read_text()
     curves = official_curves("dreamerv3/dmc_proprio-dreamerv3.json.gz", "dreamerv3")
     theirs = [float(np.interp(20_000, c.xs, c.ys)) for c in curves if c.task == "dmc_cartpole_balance"]
@@ -241,9 +245,9 @@ def test_run_without_episodes_is_reported_and_skipped(tmp_path, capsys):
     (logdir / "scores.jsonl").write_text("")
     with pytest.raises(RecordError, match="scores.jsonl: no train episodes"):
         export_run(logdir, tmp_path / "out")
-    root = _root(tmp_path)
-    assert _build(root, tmp_path / "runs", figures=False)["records"] == 0
+    assert results_main(["--export", str(logdir), "--out", str(tmp_path / "out")]) == 2
     assert "scores.jsonl: no train episodes" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_truncated_jsonl_line_is_skipped(tmp_path, capsys):
@@ -291,7 +295,7 @@ def test_malformed_records_and_unknown_task_are_skipped(tmp_path, capsys):
     (folder / "truncated.json").write_text('{"task": ')
     counts = _build(root, None, figures=False)
     err = capsys.readouterr().err
-    assert counts["records"] == 3
+    assert counts["records"] == 1  # the good one; the others are reported and skipped
     for message in ("unknown.json: unknown task 'pacman_classic'", "lengths.json: xs and ys differ in length",
                     "nan.json: score is not a finite number", "paper.json: unknown paper 'dreamer_v9'",
                     "truncated.json: not valid json"):
@@ -306,3 +310,87 @@ def test_markers_missing_leave_file_untouched(tmp_path, capsys):
     assert not replace_between_markers(path, "body")
     assert path.read_text() == "no markers here\n" and "no '<!-- results:start -->'" in capsys.readouterr().err
     assert not replace_between_markers(tmp_path / "missing.md", "body")
+
+
+# ---- export only when asked, never over another run's record -------------------------------------------
+def test_export_refuses_to_replace_the_record_of_a_different_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    long_run = _run(tmp_path / "a", step=50_000)
+    committed = export_run(long_run, out)                                  # the committed 50K record
+    text = committed.read_text()
+    assert json.loads(text)["config_hash"] not in ("", "none")
+    assert export_run(long_run, out) == committed                          # the same run again: harmless
+    assert committed.read_text() == text
+    short = _run(tmp_path / "b", step=3_000)                               # an ad-hoc 3K test run, same seed
+    with pytest.raises(RecordError, match=r"different run \(budget 50000 -> 3000"):
+        export_run(short, out)
+    assert results_main(["--export", str(short), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--replace" in err and committed.read_text() == text
+    other_config = _run(tmp_path / "c", step=50_000)                       # same budget, another config
+    (other_config / "config.yaml").write_text("a: 2\n")
+    with pytest.raises(RecordError, match="config_hash"):
+        export_run(other_config, out)
+    assert results_main(["--export", str(short), "--out", str(out), "--replace"]) == 0
+    assert json.loads(committed.read_text())["budget"] == 3_000
+
+
+def test_tables_come_from_the_records_only_not_from_runs(tmp_path, monkeypatch):
+    """`python -m tools.results` must not turn a user's ad-hoc runs/ into records (only --export does)."""
+    import tools.results.__main__ as cli
+    root = _root(tmp_path)
+    (root / "results" / "published").symlink_to(PUBLISHED)
+    _run(root)                                                             # root/runs/dreamer_v3/.../small_seed0
+    monkeypatch.setattr(cli, "ROOT", root)
+    assert cli.main(["--no-figures"]) == 0
+    assert not list((root / "results" / "runs").rglob("*.json"))
+
+
+def test_nan_score_at_export_is_one_line_exit_2(tmp_path, capsys):
+    logdir = tmp_path / "runs" / "dreamer_v3" / "dmc_walker_walk" / "small_seed0"
+    run = Run.create("dreamer_v3", "dmc_walker_walk", "small", 0, config={"a": 1}, logdir=logdir)
+    run.log_episode(1000, ret=5.0, length=1000, mode="train")
+    run.finish(1000, mode="eval")                                          # no eval episode: score NaN
+    assert results_main(["--export", str(logdir), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "summary.json: score is nan, not a finite number" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_duplicate_records_of_one_run_count_once(tmp_path, capsys):
+    root = _root(tmp_path)
+    path = export_run(_run(tmp_path, returns=(100.0, 300.0)), root / "results" / "runs")
+    copy = path.with_name("dreamer_v3_small_seed0 (copy).json")
+    shutil.copy(path, copy)
+    counts = _build(root, None, figures=False)
+    err = capsys.readouterr().err
+    assert counts["records"] == 1
+    assert f"{copy} and {path}: two records of the same run" in err and "counted once" in err
+    row = next(line for line in (root / "results" / "tables" / "dreamer_v3.md").read_text().splitlines()
+               if "| dmcproprio_cartpole_balance |" in line)
+    assert "| 200.0 ± 0.0 | 1 |" in row
+
+
+def test_records_with_bad_task_budget_or_curve_are_skipped(tmp_path, capsys):
+    root = _root(tmp_path)
+    runs = root / "results" / "runs"
+    good = json.loads(export_run(_run(tmp_path, step=20_000), runs).read_text())
+    folder = runs / "dreamer_v3" / "dmcproprio_cartpole_balance"
+    bad = {"nan_curve": {**good, "seed": 1, "ys": [100.0, float("nan")]},
+           "negative": {**good, "seed": 2, "budget": -5},
+           "scale": {**good, "seed": 3, "budget": 5_000},                  # curve to 20K, budget in other units
+           "unit": {**good, "seed": 4, "budget_unit": "agent_steps"}}
+    for name, data in bad.items():
+        (folder / f"{name}.json").write_text(json.dumps(data))
+    ha = runs / "ha2018" / "pong"
+    ha.mkdir(parents=True)
+    (ha / "world_models_small_seed0.json").write_text(json.dumps({**good, "paper": "ha2018", "task": "pong"}))
+    (root / "README.md").write_text("<!-- results:start -->\n<!-- results:end -->\n")
+    counts = _build(root, None, figures=False)
+    err = capsys.readouterr().err
+    assert counts["records"] == 1
+    for message in ("nan_curve.json: ys[1] = nan in the curve", "negative.json: negative budget -5",
+                    "scale.json: the curve reaches 20000 env_steps but the budget is 5000",
+                    "unit.json: unknown budget unit 'agent_steps'", "unknown task 'pong' for paper ha2018"):
+        assert message in err
+    assert "| World Models (Ha & Schmidhuber 2018) | 0 | — |" in (root / "README.md").read_text()

@@ -45,3 +45,12 @@ def test_episode_mode_is_checked(tmp_path):
     run = Run.create("planet", "dmc_cartpole_swingup", "small", 1, logdir=tmp_path)
     with pytest.raises(ValueError, match="'train' or 'eval'"):
         run.log_episode(1, 0.0, 1, mode="test")
+
+
+def test_a_row_cut_by_a_kill_does_not_swallow_the_next_one(tmp_path):
+    run = Run.create("dreamer_v3", "dmc_walker_walk", "small", 0, logdir=tmp_path)
+    run.log_episode(10, 1.0, 10)
+    with open(tmp_path / "scores.jsonl", "a") as handle:
+        handle.write('{"step": 20, "ret')  # killed mid-write
+    run.log_episode(30, 3.0, 10)
+    assert [row["step"] for row in run.episodes()] == [10, 30]

@@ -3,13 +3,15 @@
 ``save_checkpoint`` writes to a temporary file in the same folder, fsyncs, and renames over the target, so a
 run killed in the middle of a write leaves the previous checkpoint intact. ``load_checkpoint`` uses
 ``weights_only=True``: checkpoints hold tensors, numbers, strings and containers only (RNG states are
-converted to tensors by ``rng_state``).
+converted to tensors by ``rng_state``). ``fault_point`` lets the kill-and-resume tests die inside the write
+window (``WORLDMODELS_KILL_AT=checkpoint``).
 """
 from __future__ import annotations
 
 import os
 import pickle
 import random
+import signal
 import tempfile
 import zipfile
 from pathlib import Path
@@ -23,6 +25,13 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read: corrupt, truncated or not a checkpoint."""
 
 
+def fault_point(name: str) -> None:
+    """The kill-and-resume tests' way into a window no outside kill can aim at: ``WORLDMODELS_KILL_AT=<name>``
+    makes the process SIGKILL itself here."""
+    if os.environ.get("WORLDMODELS_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,6 +41,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point("checkpoint")  # written, not yet renamed: the previous checkpoint must stay valid
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

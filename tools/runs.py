@@ -276,6 +276,13 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one row. A last line cut by a kill (no newline) was never written whole: it is removed first,
+    so the new row does not fuse with it."""
+    if path.exists() and path.stat().st_size:
+        with open(path, "r+b") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.truncate(handle.seek(0) or path.read_bytes().rfind(b"\n") + 1)
     with open(path, "a") as handle:
         handle.write(json.dumps(record) + "\n")
         handle.flush()

@@ -7,19 +7,22 @@ official ``danijar/dreamerv3`` ``embodied/envs/atari.py`` does): each agent step
 (0.299, 0.587, 0.114). At reset, a uniform number in [0, ``noops``] of NOOP frames is played (they count
 neither towards ``env_steps`` nor the time limit, as in V3). ``sticky`` sets ALE's
 ``repeat_action_probability`` to 0.25 (Machado et al. 2018). ``full_actions`` selects the 18-action legal set or
-the game's minimal set. The episode ends with ``terminated`` at game over and with ``truncated`` after
-``max_steps`` = 108,000 frames (30 minutes). ``info`` has ``env_steps`` (frames this step), ``lives`` and
-``life_loss`` (a life was lost this step; never ends the episode: "lives: unused" in every protocol).
+the game's minimal set. The episode ends with ``terminated`` at game over; after ``max_steps`` = 108,000 frames
+(30 minutes) it ends with ``truncated`` (DreamerV2: a time limit is not terminal) or, with
+``time_limit_terminal`` (the DreamerV3 protocols), with ``terminated``: the official V3 Atari env sets
+``is_terminal = is_last``, so the value bootstrap is cut at the time limit too. ``info`` has ``env_steps`` (frames
+this step), ``lives`` and ``life_loss`` (a life was lost this step; never ends the episode: "lives: unused" in
+every protocol).
 
 Protocols (``protocol=``), each option overridable:
 - ``dreamerv2``: gray 64x64, sticky, full actions, noops 30 (``danijar/dreamerv2`` ``common/envs.py`` Atari
   defaults; configs ``time_limit: 27000`` agent steps = 108,000 frames). V2 used gym's ``AtariPreprocessing``
   (ALE grayscale, cv2 INTER_AREA resize, 1..30 noops); we use V3's RGB-resize-then-weights path, a small
   pixel difference.
-- ``atari200m``: DreamerV3 Atari 200M, official ``configs.yaml`` (2024) ``env.atari``: gray 64x64, sticky,
-  full actions, noops 0.
+- ``atari200m``: DreamerV3 Atari-57, official ``configs.yaml`` (danijar/dreamerv3@e3f0224) ``env.atari``: gray
+  96x96, sticky, full actions ("all"), noops 30, time limit terminal.
 - ``atari100k``: DreamerV3 ``env.atari100k``: RGB 64x64, no sticky actions, minimal ("needed") actions,
-  noops 30.
+  noops 30, time limit terminal.
 """
 from __future__ import annotations
 
@@ -31,15 +34,18 @@ from ale_py import roms
 from tools.envs.wrappers import SeedFirstReset, UnknownTaskError, check_options, resize_image
 
 PROTOCOLS: dict[str, dict] = {
-    "dreamerv2": {"sticky": True, "noops": 30, "gray": True, "full_actions": True},
-    "atari200m": {"sticky": True, "noops": 0, "gray": True, "full_actions": True},
-    "atari100k": {"sticky": False, "noops": 30, "gray": False, "full_actions": False},
+    "dreamerv2": {"sticky": True, "noops": 30, "gray": True, "full_actions": True, "size": 64,
+                  "time_limit_terminal": False},
+    "atari200m": {"sticky": True, "noops": 30, "gray": True, "full_actions": True, "size": 96,
+                  "time_limit_terminal": True},
+    "atari100k": {"sticky": False, "noops": 30, "gray": False, "full_actions": False, "size": 64,
+                  "time_limit_terminal": True},
 }
 DEFAULTS = {
     "protocol": "dreamerv2",
-    "sticky": None, "noops": None, "gray": None, "full_actions": None,  # None: the protocol's value
+    "sticky": None, "noops": None, "gray": None, "full_actions": None, "size": None,  # None: the protocol's
+    "time_limit_terminal": None,
     "repeat": 4,  # all protocols: 4 frames per agent step
-    "size": 64,  # DreamerV2 / V3: 64x64
     "max_steps": 108_000,  # frames (30 minutes at 60 Hz); DreamerV2 time_limit 27000 agent steps x 4
 }
 GRAY_WEIGHTS = np.array([0.299, 0.587, 1 - (0.299 + 0.587)])  # official dreamerv3 atari.py WEIGHTS
@@ -61,9 +67,9 @@ class Atari(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, game: str, seed: int, sticky: bool, noops: int, gray: bool, full_actions: bool,
-                 repeat: int, size: int, max_steps: int) -> None:
+                 repeat: int, size: int, max_steps: int, time_limit_terminal: bool) -> None:
         self._game, self._noops, self._gray, self._size = game, noops, gray, size
-        self._max_steps = max_steps
+        self._max_steps, self._time_limit_terminal = max_steps, time_limit_terminal
         self.action_repeat = repeat
         self._ale = ale_py.ALEInterface()
         self._ale.setLoggerMode(ale_py.LoggerMode.Error)
@@ -107,6 +113,8 @@ class Atari(gym.Env):
             self._steps += 1
             terminated = self._ale.game_over()
             truncated = not terminated and self._steps >= self._max_steps
+            if truncated and self._time_limit_terminal:
+                terminated, truncated = True, False
             if frames > self.action_repeat - 2 or terminated or truncated:
                 self._grab()
             if terminated or truncated:
@@ -133,5 +141,5 @@ def make(task: str, seed: int, **options) -> gym.Env:
     if opts["protocol"] not in PROTOCOLS:
         raise ValueError(f"atari: unknown protocol {opts['protocol']!r}; valid: {sorted(PROTOCOLS)}")
     protocol = {k: (PROTOCOLS[opts["protocol"]][k] if opts[k] is None else opts[k]) for k in PROTOCOLS["dreamerv2"]}
-    env = Atari(game, seed, repeat=opts["repeat"], size=opts["size"], max_steps=opts["max_steps"], **protocol)
+    env = Atari(game, seed, repeat=opts["repeat"], max_steps=opts["max_steps"], **protocol)
     return SeedFirstReset(env, seed)

@@ -29,8 +29,16 @@ Actions, ``Discrete(3)`` (their controller output ``a`` in [-1, 1] was threshold
 
 The observation returned with the terminal step repeats the last rendered frame (vizdoom renders none after
 death). Runs headless (no window).
+
+The game runs in a separate vizdoom engine process that outlives a SIGKILLed Python process (it is not told of
+its parent's death). Each env starts a watchdog shell holding one end of a pipe from the Python process: when
+the pipe closes (the env closed, or its process gone), the watchdog SIGKILLs the engine if it still runs and
+removes its shared memory, so a killed run leaves no engine behind.
 """
 from __future__ import annotations
+
+import subprocess
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -49,6 +57,9 @@ DEFAULTS = {
 THRESHOLD = 1.0 / 3.0  # official doomreal.py: threshold = 0.3333
 BUTTONS = ("MOVE_LEFT", "MOVE_RIGHT")
 ACTION_NAMES = ("noop", "left", "right")
+# $1 = engine instance id, $2 = engine pid; the id check keeps a reused pid safe
+ENGINE_WATCHDOG = ('read -r _; grep -qa -- "$1" "/proc/$2/cmdline" 2>/dev/null && kill -9 "$2"; '
+                   'rm -f /dev/shm/ViZDoom*"$1"')
 
 
 def action_from_scalar(value: float) -> int:
@@ -82,7 +93,9 @@ class DoomTakeCover(gym.Env):
         self._game.set_sound_enabled(False)
         self._game.set_mode(vizdoom.Mode.PLAYER)
         self._game.set_seed(seed % 2**31)
+        before = _children()
         self._game.init()
+        self._watchdog = _watch_engine(_children() - before)
         buttons = [b.name for b in self._game.get_available_buttons()]
         self._commands = [[0] * len(buttons)]  # no-op
         for name in BUTTONS:
@@ -115,6 +128,35 @@ class DoomTakeCover(gym.Env):
 
     def close(self) -> None:
         self._game.close()
+        if self._watchdog is not None:
+            self._watchdog.stdin.close()
+            self._watchdog.wait()
+            self._watchdog = None
+
+
+def _children() -> set[int]:
+    """Child processes of this process (Linux; empty elsewhere)."""
+    pids = set()
+    for path in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids.update(int(pid) for pid in path.read_text().split())
+        except OSError:
+            pass
+    return pids
+
+
+def _watch_engine(new: set[int]) -> subprocess.Popen | None:
+    """The watchdog of the engine among the ``new`` child processes (module docstring)."""
+    for pid in new:
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"+viz_instance_id" in args:
+            instance = args[args.index(b"+viz_instance_id") + 1].decode()
+            return subprocess.Popen(["sh", "-c", ENGINE_WATCHDOG, "sh", instance, str(pid)], stdin=subprocess.PIPE,
+                                    start_new_session=True)
+    return None
 
 
 def make(task: str, seed: int, **options) -> gym.Env:

@@ -150,12 +150,15 @@ class Driver:
                 actions, state, context = self._act(records, state)
                 for i, record in enumerate(records):
                     self.replay.add({**record, **{k: v[i] for k, v in context.items()}}, stream=i)
+                if self._due("next_save", self.config.run.save_every) and c["step"] < budget:
+                    self.save()  # here every counted step is in the replay and every row logged
                 if c["step"] >= budget:
                     break
                 before = c["step"]
+                steps_before = c["policy_steps"]
                 records, finished = self._env_round(envs, records, actions)
                 bar.update(c["step"] - before)
-                self._train(self._owed(finished))
+                self._train(self._owed(c["policy_steps"] - steps_before, finished))
                 if finished:
                     bar.set_postfix(ret=f"{self.last_return:.1f}", updates=c["updates"])
                 self._periodic()
@@ -212,6 +215,7 @@ class Driver:
                 episode["achievements"] = {k: int(v) for k, v in info["achievements"].items()}
             if terminated or truncated:
                 self._log_episode(i)
+                self.episodes[i] = self._new_episode()
                 finished += 1
         return new, finished
 
@@ -243,11 +247,13 @@ class Driver:
         self.last_return = episode["return"]
 
     # ---- training ---------------------------------------------------------------------------------
-    def _owed(self, finished: int) -> int:
+    def _owed(self, policy_steps: int, finished: int) -> int:
+        """Updates owed after a round of ``policy_steps`` steps (resets are not policy steps) that ended
+        ``finished`` episodes."""
         c = self.counters
         if self.prefill.active(c["step"], c["episodes"]) or len(self.replay) < self._min_replay():
             return 0
-        owed = self.schedule.after_step(c["step"], c["policy_steps"], count=self.n)
+        owed = self.schedule.after_step(c["step"], c["policy_steps"], count=policy_steps) if policy_steps else 0
         for _ in range(finished):
             owed += self.schedule.after_episode()
         c["schedule"] = self.schedule.state
@@ -292,8 +298,6 @@ class Driver:
             self.evaluate()
         if self._due("next_video", r.get("video_every", 0)):
             write_video(self.agent, self.replay, self.run, self.counters["step"])
-        if self._due("next_save", r.save_every):  # last: the rows logged above are inside this checkpoint
-            self.save()
 
     def evaluate(self) -> None:
         """``run.eval_eps`` episodes with the policy in ``eval`` mode, on their own seeds."""
@@ -355,9 +359,12 @@ class Driver:
 
     def _finish(self, collected: bool) -> Run:
         c = self.counters
-        if collected:  # evaluation rows before the final checkpoint: a kill in between redoes both
+        if collected:  # final rows before the final checkpoint: a kill in between redoes both
             if self.config.run.get("eval_every", 0):
                 self.evaluate()
+            for i, episode in enumerate(self.episodes):  # the budget ended inside these episodes
+                if episode["length"]:
+                    self._log_episode(i, mode="cut")
             self.save()
             write_video(self.agent, self.replay, self.run, c["step"])
         extra = {}

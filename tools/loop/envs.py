@@ -103,3 +103,27 @@ class EnvPool:
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.terminate()
+
+
+def pool_step_rate(task: str, workers: int, rounds: int = 100, **options) -> float:
+    """Environment steps per second (``info['env_steps']`` summed over the pool) of ``workers`` copies of
+    ``task`` stepped together under uniform random actions, resets included, start-up excluded."""
+    import functools
+    import time
+
+    from tools.envs import make_env
+
+    make = functools.partial(make_env, task, **options)
+    pool = EnvPool(make, list(range(workers)), parallel=workers > 1)
+    space = make(0).action_space
+    pool.run([("reset", seed) for seed in range(workers)])
+    env_steps, start = 0, time.perf_counter()
+    for _ in range(rounds):
+        results = pool.run([("step", space.sample()) for _ in range(workers)])
+        env_steps += sum(info["env_steps"] for *_, info in results)
+        ends = [i for i, (_, _, term, trunc, _) in enumerate(results) if term or trunc]
+        if ends:
+            pool.run([("reset", i) if i in ends else ("step", space.sample()) for i in range(workers)])
+    seconds = time.perf_counter() - start
+    pool.close()
+    return env_steps / seconds

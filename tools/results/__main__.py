@@ -1,8 +1,11 @@
 """``python -m tools.results``: regenerate results/tables, results/figures and the README results sections.
 
-    python -m tools.results                      # gather runs/ into results/runs/, then regenerate everything
-    python -m tools.results --export RUN_DIR...  # only write the records of these run directories
-    python -m tools.results --sync-published     # refresh results/published/ from ../shared/published/
+    python -m tools.results                                # tables etc. from the committed results/runs/ only
+    python -m tools.results --export RUN_DIR... [--replace]  # write these runs' records into results/runs/
+    python -m tools.results --sync-published               # refresh results/published/ from ../shared/published/
+
+Training commands never write records: a run reaches the tables only through ``--export``, which refuses to
+overwrite the record of a different run (another budget, commit or config) unless ``--replace`` is given.
 """
 from __future__ import annotations
 
@@ -12,44 +15,24 @@ import time
 from pathlib import Path
 
 from tools.results import report
-from tools.results.catalog import PAPERS, TITLES
+from tools.results.catalog import PAPERS, TITLES, known_task
 from tools.results.figures import plot_comparison
-from tools.results.ours import Record, RecordError, export_run, load_records
+from tools.results.ours import RECORDS, Record, RecordError, export_run, load_records, record_path
 from tools.results.published import PUBLISHED, SHARED, VERIFIED_LEGEND, sync_published
 from tools.results.readme import replace_between_markers
 from tools.results.report import warn
 from tools.results.tables import compare, md_table, paper_results, paper_table, reference_file
-from tools.runs import iter_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def gather(runs_dir: Path, out_root: Path) -> int:
-    """Export every run directory under ``runs_dir``; a run that gives no score is reported and skipped."""
-    count = 0
-    for run_dir in iter_runs(runs_dir) if runs_dir.exists() else []:
-        try:
-            export_run(run_dir, out_root)
-            count += 1
-        except RecordError as error:
-            warn(f"{error}; run skipped")
-    return count
-
-
-def build(root: Path = ROOT, runs_dir: Path | None = None, figures: bool = True,
-          published: Path | None = None) -> dict[str, int]:
-    """Regenerate everything under ``root`` from ``root/results/runs`` (after exporting ``runs_dir``)."""
+def build(root: Path = ROOT, figures: bool = True, published: Path | None = None) -> dict[str, int]:
+    """Regenerate everything under ``root`` from the records in ``root/results/runs``."""
     published = published or root / "results" / "published"
     report.WARNINGS.clear()
     out_runs, tables_dir, figures_dir = (root / "results" / sub for sub in ("runs", "tables", "figures"))
-    exported = gather(runs_dir, out_runs) if runs_dir else 0
     records = load_records(out_runs)
-    by_paper: dict[str, list[Record]] = {paper: [] for paper in PAPERS}
-    for rec in records:
-        if rec.paper not in by_paper:
-            warn(f"{rec.path}: unknown paper {rec.paper!r} (expected one of {', '.join(PAPERS)}); skipped")
-            continue
-        by_paper[rec.paper].append(rec)
+    by_paper = select(records)
     tables_dir.mkdir(parents=True, exist_ok=True)
     written_figures: list[Path] = []
     for paper in PAPERS:
@@ -66,8 +49,41 @@ def build(root: Path = ROOT, runs_dir: Path | None = None, figures: bool = True,
         for stale in set(figures_dir.glob("*.png")) - set(written_figures):
             stale.unlink()
     replace_between_markers(root / "README.md", overview(by_paper))
-    return {"exported": exported, "records": len(records), "figures": len(written_figures),
+    return {"records": sum(map(len, by_paper.values())), "figures": len(written_figures),
             "warnings": len(report.WARNINGS)}
+
+
+def select(records: list[Record]) -> dict[str, list[Record]]:
+    """The records the tables use, by paper: unknown papers and tasks are reported and skipped, and of two
+    records of the same run (paper, task, method, preset, seed, temperature) only one counts."""
+    by_paper: dict[str, list[Record]] = {paper: [] for paper in PAPERS}
+    seen: dict[tuple, Record] = {}
+    for rec in records:
+        if rec.paper not in by_paper:
+            warn(f"{rec.path}: unknown paper {rec.paper!r} (expected one of {', '.join(PAPERS)}); skipped")
+            continue
+        if not known_task(rec.paper, rec.task, rec.budget):
+            warn(f"{rec.path}: unknown task {rec.task!r} for paper {rec.paper}; skipped")
+            continue
+        key = (rec.paper, rec.task, rec.method, rec.preset, rec.seed, rec.extra.get("temperature"))
+        first = seen.get(key)
+        if first is None:
+            seen[key] = rec
+            by_paper[rec.paper].append(rec)
+            continue
+        kept, dropped = (rec, first) if _canonical(rec) and not _canonical(first) else (first, rec)
+        warn(f"{dropped.path} and {kept.path}: two records of the same run ({', '.join(map(str, key[1:5]))}"
+             f"{'' if key[5] is None else f', temperature {key[5]}'}); counted once, from {kept.path}")
+        by_paper[rec.paper][by_paper[rec.paper].index(first)] = kept
+        seen[key] = kept
+    return by_paper
+
+
+def _canonical(rec: Record) -> bool:
+    """Whether the record sits where export_run would write it."""
+    data = {"paper": rec.paper, "task": rec.task, "method": rec.method, "preset": rec.preset, "seed": rec.seed,
+            "temperature": rec.extra.get("temperature")}
+    return rec.path is not None and record_path(data, rec.path.parents[2]) == rec.path
 
 
 def _figures(paper: str, comparisons, figures_dir: Path, published: Path) -> list[Path]:
@@ -91,11 +107,11 @@ def overview(by_paper: dict[str, list[Record]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.results", description=__doc__.split("\n")[0])
     parser.add_argument("--export", nargs="+", metavar="RUN_DIR", help="write these runs' records and stop")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "runs", help="record folder for --export")
+    parser.add_argument("--replace", action="store_true",
+                        help="with --export: overwrite a record even if it came from a different run")
+    parser.add_argument("--out", type=Path, default=RECORDS, help="record folder for --export")
     parser.add_argument("--sync-published", nargs="?", const=SHARED, type=Path, metavar="FROM",
                         help=f"refresh results/published/ from FROM (default {SHARED}) and stop")
-    parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs", help="run directories to gather")
-    parser.add_argument("--no-gather", action="store_true", help="use only the committed results/runs/")
     parser.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
     if args.sync_published:
@@ -110,16 +126,15 @@ def main(argv: list[str] | None = None) -> int:
         failed = 0
         for run_dir in args.export:
             try:
-                print(export_run(run_dir, args.out))
-            except RecordError as error:
+                print(export_run(run_dir, args.out, replace=args.replace))
+            except (RecordError, OSError) as error:
                 print(f"error: {error}", file=sys.stderr)
                 failed += 1
-        return 1 if failed else 0
+        return 2 if failed else 0
     start = time.time()
-    counts = build(ROOT, None if args.no_gather else args.runs_dir, not args.no_figures)
-    print(f"results: {counts['exported']} run dir(s) exported, {counts['records']} record(s), "
-          f"{len(PAPERS)} paper tables, {counts['figures']} figure(s), {counts['warnings']} warning(s) "
-          f"in {time.time() - start:.1f}s")
+    counts = build(ROOT, not args.no_figures)
+    print(f"results: {counts['records']} record(s), {len(PAPERS)} paper tables, {counts['figures']} figure(s), "
+          f"{counts['warnings']} warning(s) in {time.time() - start:.1f}s")
     return 0
 
 

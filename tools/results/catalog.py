@@ -68,6 +68,14 @@ BENCHMARKS: dict[str, tuple[Benchmark, ...]] = {
 }
 
 
+HA2018_TASKS = ("carracing", "doom_take_cover")  # Ha2018 has its own tables (no Benchmark entries)
+
+
+def known_task(paper: str, task: str, budget: float) -> bool:
+    """Whether a run of ``task`` has a place in the paper's tables."""
+    return task in HA2018_TASKS if paper == "ha2018" else benchmark_of(paper, task, budget) is not None
+
+
 def benchmark_of(paper: str, task: str, budget: float) -> Benchmark | None:
     """The paper's benchmark a run of ``task`` at ``budget`` is compared with (None: unknown task)."""
     for bench in BENCHMARKS.get(paper, ()):

@@ -10,11 +10,12 @@ from tools.results.curves import curve_range, official_curves, seeds_at
 from tools.results.metrics import crafter_score_from_counts, crafter_success_rates, crafter_score, \
     human_normalized, mean_and_median, mean_std
 from tools.results.ours import Record
-from tools.results.published import HA_TASKS, PUBLISHED, VERIFIED_LEGEND, Row, atari_references, \
+from tools.results.published import PUBLISHED, VERIFIED_LEGEND, Row, atari_references, \
     paper_rows, read_reference_table, task_key
 from tools.results.report import warn
 
-NO_RUNS = "_No runs yet: `python -m tools.results` fills this in from `results/runs/` and `runs/`._"
+NO_RUNS = ("_No runs yet: `python -m tools.results --export RUN_DIR` writes a run's record into `results/runs/`, "
+           "then `python -m tools.results` fills this in._")
 HOW_TO_READ = ("How to read these tables: [results/README.md](../README.md). Budget = environment steps "
                "(`env_steps`) or Atari frames (`frames`, 4 per agent step); ± is the std over seeds; "
                "n = seeds (ours / authors').")
@@ -69,10 +70,7 @@ def compare(paper: str, records: list[Record], published: Path = PUBLISHED) -> l
     """One Comparison per (benchmark, task, method, preset) of the paper's records."""
     groups: dict[tuple, list[Record]] = {}
     for rec in records:
-        bench = benchmark_of(paper, rec.task, rec.budget)
-        if bench is None:
-            warn(f"{rec.path}: unknown task {rec.task!r} for paper {paper}; skipped")
-            continue
+        bench = benchmark_of(paper, rec.task, rec.budget)  # known: build() drops records of unknown tasks
         if rec.budget_unit != bench.unit:
             warn(f"{rec.path}: budget unit {rec.budget_unit!r}, but {bench.name} counts {bench.unit!r}; skipped")
             continue
@@ -221,11 +219,6 @@ def crafter_reference_scores(published: Path = PUBLISHED) -> str:
 # ---- Ha2018 ------------------------------------------------------------------------------------------
 def ha2018_sections(records: list[Record], published: Path = PUBLISHED) -> list[str]:
     rows = paper_rows("ha2018", published)
-    known = set(HA_TASKS.values())
-    for rec in records:
-        if rec.task not in known:
-            warn(f"{rec.path}: unknown task {rec.task!r} for paper ha2018 (expected {', '.join(sorted(known))}); "
-                 "skipped")
     car = [r for r in records if r.task == "carracing"]
     doom = [r for r in records if r.task == "doom_take_cover"]
     car_rows = [[r.method, "published", "", r.value(), r.budget, r.metric] for r in rows
