@@ -262,9 +262,15 @@ def test_presets_pick_benchmark_from_task():
     (["--task", "crafter_reward"], "no benchmark"),
 ])
 def test_cli_errors_are_one_line(argv, needle, capsys, tmp_path):
-    code = main(["train", *argv, "--logdir", str(tmp_path / "run"), "--no-export"])
+    code = main(["train", *argv, "--logdir", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and needle in err and err.count("\n") == 1
+
+
+def test_random_command_errors_are_one_line(capsys):
+    assert main(["random", "--task", "atari_nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
 
 
 # ---- real environments (slow) ---------------------------------------------------------------------------
@@ -303,7 +309,7 @@ def test_few_updates_on_real_ale_frames_reduce_losses():
 @pytest.mark.slow
 def test_end_to_end_run_resumes(tmp_path):
     from tools.runs import read_jsonl
-    args = ["train", "--task", "atari_pong", "--preset", "small", "--logdir", str(tmp_path), "--no-export",
+    args = ["train", "--task", "atari_pong", "--preset", "small", "--logdir", str(tmp_path),
             "--set", "batch_size=2", "--set", "batch_length=8", "--set", "run.prefill=400",
             "--set", "run.log_every=200", "--set", "run.save_every=400", "--set", "agent.encoder.cnn_depth=4",
             "--set", "agent.decoder.cnn_depth=4", "--set", "agent.rssm.deter=32", "--set", "agent.rssm.hidden=32",
