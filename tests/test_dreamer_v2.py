@@ -380,3 +380,14 @@ def test_end_to_end_run_resumes(tmp_path):
     steps = [row["step"] for row in read_jsonl(tmp_path / "metrics.jsonl")]
     assert steps == sorted(steps) and steps[-1] == 1600
     assert list((tmp_path / "videos").glob("openloop_image_*.gif"))
+
+
+def test_constant_action_baseline(capsys):
+    """The trivial policies beside a DMC score: a constant 0 never swings the pole up (reward 0); full force at a
+    bound (where a collapsed actor sits) scores ~75 on cartpole swingup."""
+    assert main(["random", "--task", "dmc_cartpole_swingup", "--preset", "small", "--episodes", "1",
+                 "--constant", "0"]) == 0
+    assert "constant action 0 dmc_cartpole_swingup seed 0 episodes 0-0: 0.0" in capsys.readouterr().out
+    from dreamer_v2.baseline import random_policy_returns
+    (score,) = random_policy_returns(build_config("dmc_cartpole_swingup", "small", 0, []), 0, 1, constant=1.0)
+    assert 70 < score < 80
