@@ -62,15 +62,17 @@ def random_main(argv: list[str]) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--first", type=int, default=0, help="first episode index k (episode seed 1000 s + k)")
     parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--constant", type=float, default=None, help="a fixed continuous action instead")
     args = parser.parse_args(argv)
     try:
         config = build_config(args.task, args.preset, args.seed, args.set)
         from dreamer_v2.baseline import random_policy_returns
-        returns = random_policy_returns(config, args.first, args.episodes)
+        returns = random_policy_returns(config, args.first, args.episodes, args.constant)
     except (ConfigError, UnknownTaskError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"random policy {config.task} seed {config.seed} episodes {args.first}-{args.first + args.episodes - 1}: "
+    policy = "random policy" if args.constant is None else f"constant action {args.constant:g}"
+    print(f"{policy} {config.task} seed {config.seed} episodes {args.first}-{args.first + args.episodes - 1}: "
           f"{np.mean(returns):.1f} ± {np.std(returns):.1f} ({', '.join(f'{r:.1f}' for r in returns)})")
     return 0
 

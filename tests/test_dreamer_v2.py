@@ -111,6 +111,23 @@ def test_truncated_normal_pathwise_gradient_finds_an_interior_optimum():
     assert (2 * torch.sigmoid(std / 2) + 0.1).item() < 0.2
 
 
+def test_truncated_normal_sample_gradients_are_the_implicit_reparameterisation_ones():
+    """TFP's TruncatedNormal samples with TF's implicit gradients dx/dtheta = -(dF(x; theta)/dtheta) / p(x); the
+    inverse-CDF samples here must give the same, also with the mean near a bound and the minimum std."""
+    torch.manual_seed(0)
+    loc = torch.tensor([0.9, -0.3, 0.99, -0.999, 0.2], dtype=torch.float64)[:, None].expand(-1, 50)
+    scale = torch.tensor([0.5, 1.5, 0.1, 0.1, 1.1], dtype=torch.float64)[:, None].expand(-1, 50)
+    loc, scale = loc.clone().requires_grad_(), scale.clone().requires_grad_()
+    x = TruncNormalDist(loc, scale, -1.0, 1.0).sample()
+    g_loc, g_scale = torch.autograd.grad(x.sum(), [loc, scale])
+    ndtr = torch.special.ndtr
+    L, S, X = loc.detach().requires_grad_(), scale.detach().requires_grad_(), x.detach().double().requires_grad_()
+    cdf = (ndtr((X - L) / S) - ndtr((-1 - L) / S)) / (ndtr((1 - L) / S) - ndtr((-1 - L) / S))
+    dens, d_loc, d_scale = torch.autograd.grad(cdf.sum(), [X, L, S])
+    assert torch.allclose(g_loc.double(), -d_loc / dens, atol=2e-6)
+    assert torch.allclose(g_scale.double(), -d_scale / dens, atol=2e-6)
+
+
 # ---- returns and actor losses ------------------------------------------------------------------------
 def test_lambda_return_by_hand():
     reward = torch.tensor([[1.0, 2.0]])
@@ -162,12 +179,12 @@ def spec(shape=(64, 64, 1), act=18, discrete=True):
     return SimpleNamespace(obs_shapes={"image": shape}, act_dim=act, discrete=discrete, action_repeat=4)
 
 
-def tiny_agent(benchmark="atari", discrete=True, act=4, shape=(64, 64, 1)):
+def tiny_agent(benchmark="atari", discrete=True, act=4, shape=(64, 64, 1), extra=()):
     config = load_config(CONFIG, [benchmark, "small"], [
         "agent.rssm.deter=32", "agent.rssm.hidden=32", "agent.rssm.stoch=4", "agent.rssm.discrete=4",
         "agent.encoder.cnn_depth=4", "agent.decoder.cnn_depth=4", "agent.reward_head.units=32",
         "agent.discount_head.layers=1", "agent.discount_head.units=32", "agent.actor.units=32",
-        "agent.critic.units=32", "agent.imag_horizon=5", "agent.slow_target_update=3"])
+        "agent.critic.units=32", "agent.imag_horizon=5", "agent.slow_target_update=3", *extra])
     return DreamerV2(spec(shape, act, discrete), config.agent)
 
 
@@ -215,6 +232,25 @@ def test_train_step_metrics_and_policy_both_action_spaces():
         assert video.shape == (2, 8, 64, 192, shape[-1]) and video.dtype == np.uint8
 
 
+def test_dmc_actor_learns_through_the_dynamics_and_leaves_the_world_model_alone():
+    """DMC (rho 0, no entropy here): the actor's only gradient is the lambda return backpropagated through imagined
+    actions, RSSM, reward head and slow critic; as in the official code (one optimiser per module) neither the world
+    model nor the critics change in the actor's update, and the critic's update reaches only the critic."""
+    torch.manual_seed(0)
+    agent = tiny_agent("dmc_vision", False, 2, (64, 64, 3), ["agent.actor_ent=0"])
+    wm = [p.detach().clone() for p in agent.wm.parameters()]
+    actor = [p.detach().clone() for p in agent.actor.parameters()]
+    start = {"deter": torch.randn(8, 32), "stoch": OneHotDist(torch.randn(8, 4, 4)).sample()}
+    agent.updates += 1  # not an update that copies the slow critic
+    slow = [p.detach().clone() for p in agent.target_critic.parameters()]
+    metrics = agent.behaviour_step(start, torch.zeros(8, dtype=torch.bool))
+    assert metrics["grad_norm/actor"] > 0
+    assert all(torch.equal(a, b) for a, b in zip(wm, agent.wm.parameters()))
+    assert all(p.grad is None for p in agent.wm.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(slow, agent.target_critic.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(actor, agent.actor.parameters()))
+
+
 def test_optimizer_clips_global_norm_and_decays_weights():
     param = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
     opt = Optimizer([param], lr=0.0, eps=1e-5, clip=1.0, wd=0.5)
@@ -222,6 +258,26 @@ def test_optimizer_clips_global_norm_and_decays_weights():
     assert metrics["grad_norm/x"] == pytest.approx(50.0)  # the norm before clipping is reported
     assert torch.allclose(param.grad, torch.tensor([0.6, 0.8]))  # clipped to norm 1
     assert torch.allclose(param.detach(), torch.tensor([1.5, 2.0]))  # w <- (1 - wd) w, independent of lr
+
+
+def test_optimizer_is_keras_adam_with_its_epsilon_and_resumes():
+    """[code] tf.optimizers.Adam (ResourceApplyAdam): w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps), eps on
+    the uncorrected sqrt(v). With gradients the size of eps (the actor's, ~1e-5 per parameter) PyTorch's own
+    placement would step up to 16x further at t = 1."""
+    grads = [1e-5 * torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64) * (1 + 0.3 * t) for t in range(6)]
+    param = torch.nn.Parameter(torch.zeros(3))
+    opt = Optimizer([param], lr=1e-3, eps=1e-5, clip=0.0, wd=0.0)
+    w, m, v = (torch.zeros(3, dtype=torch.float64) for _ in range(3))
+    for t, g in enumerate(grads, 1):
+        if t == 4:  # a resumed optimiser (state_dict round trip) continues the same sequence
+            param = torch.nn.Parameter(param.detach().clone())
+            state = opt.state_dict()
+            opt = Optimizer([param], lr=1e-3, eps=1e-5, clip=0.0, wd=0.0)
+            opt.load_state_dict(state)
+        opt.update((param * g.float()).sum(), "x")
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g ** 2
+        w = w - 1e-3 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t) * m / (v.sqrt() + 1e-5)
+        assert torch.allclose(param.detach().double(), w, rtol=1e-4, atol=0), t
 
 
 def test_parameter_counts_atari():
@@ -324,3 +380,14 @@ def test_end_to_end_run_resumes(tmp_path):
     steps = [row["step"] for row in read_jsonl(tmp_path / "metrics.jsonl")]
     assert steps == sorted(steps) and steps[-1] == 1600
     assert list((tmp_path / "videos").glob("openloop_image_*.gif"))
+
+
+def test_constant_action_baseline(capsys):
+    """The trivial policies beside a DMC score: a constant 0 never swings the pole up (reward 0); full force at a
+    bound (where a collapsed actor sits) scores ~75 on cartpole swingup."""
+    assert main(["random", "--task", "dmc_cartpole_swingup", "--preset", "small", "--episodes", "1",
+                 "--constant", "0"]) == 0
+    assert "constant action 0 dmc_cartpole_swingup seed 0 episodes 0-0: 0.0" in capsys.readouterr().out
+    from dreamer_v2.baseline import random_policy_returns
+    (score,) = random_policy_returns(build_config("dmc_cartpole_swingup", "small", 0, []), 0, 1, constant=1.0)
+    assert 70 < score < 80
