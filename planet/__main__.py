@@ -1,0 +1,91 @@
+"""Command line: ``python -m planet train --task dmc_cartpole_swingup --preset paper|small --seed N``.
+
+``random`` scores the uniform random policy on the evaluation seeds the driver uses at a given step (the
+baseline printed beside every PlaNet score). Bad input (unknown task, preset or key, a non-DMC task, a corrupt
+checkpoint) is one ``error:`` line and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tools.checkpoint import CheckpointError
+from tools.config import ConfigError, load_config, preset_names
+from tools.envs import UnknownTaskError
+
+CONFIG = Path(__file__).with_name("configs.yaml")
+
+
+def build_config(task: str | None, preset: str, seed: int, overrides: list[str]):
+    valid = ["paper", *preset_names(CONFIG)]
+    if preset not in valid:
+        raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(valid)}")
+    config = load_config(CONFIG, [] if preset == "paper" else [preset],
+                         [*([f"task={task}"] if task else []), f"seed={seed}", *overrides])
+    if not config.task.startswith("dmc_"):
+        raise ConfigError(f"PlaNet is defined on DeepMind Control from pixels only (dmc_<domain>_<task>); got task "
+                          f"{config.task!r}")
+    return config
+
+
+def random_baseline(config, step: int, episodes: int) -> list[float]:
+    """Uniform random actions on the driver's evaluation seeds at ``step`` (tools.loop Driver.evaluate)."""
+    import numpy as np
+
+    from tools.loop import env_factory
+
+    rng = np.random.default_rng(int(config.seed))
+    env = env_factory(config)(int(config.seed) + 10_000)
+    returns = []
+    for episode in range(episodes):
+        env.reset(seed=int(config.seed) + 10_000 + step + episode)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(rng.uniform(-1, 1, env.action_space.shape))
+            total, done = total + reward, terminated or truncated
+        returns.append(total)
+    env.close()
+    return returns
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m planet", description="PlaNet (Hafner et al., ICML 2019)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("train", "random"):
+        p = sub.add_parser(name, help="train (or resume) a run" if name == "train" else
+                           "score the uniform random policy on the driver's evaluation seeds")
+        p.add_argument("--task", default=None, help="dmc_<domain>_<task>, e.g. dmc_cartpole_swingup "
+                       "(default: the preset's)")
+        p.add_argument("--preset", default="paper", help="paper | small")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    sub.choices["train"].add_argument("--logdir", default=None, help="run directory (default runs/planet/...)")
+    sub.choices["train"].add_argument("--no-export", action="store_true", help="do not export the run record")
+    sub.choices["random"].add_argument("--step", type=int, required=True, help="env step of the evaluation round")
+    sub.choices["random"].add_argument("--episodes", type=int, default=10)
+    args = parser.parse_args(argv)
+    try:
+        config = build_config(args.task, args.preset, args.seed, args.set)
+        if args.command == "random":
+            import numpy as np
+
+            returns = random_baseline(config, args.step, args.episodes)
+            print(f"random policy, {config.task} seed {args.seed} eval seeds at step {args.step}: "
+                  f"{np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+            return 0
+        from planet.train import train
+
+        run = train(config, args.preset, args.logdir)
+    except (ConfigError, CheckpointError, UnknownTaskError, ValueError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"finished: {run.dir}")
+    if not args.no_export:
+        from tools.results import export_run
+
+        print(f"exported: {export_run(run.dir)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
