@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
         run = train(config, args.preset, args.logdir)
     except (ConfigError, CheckpointError, UnknownTaskError, ValueError, ImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        print(f"error: {lines[0]}", file=sys.stderr)  # one line, even for multi-line library messages
         return 2
     print(f"finished: {run.dir}")
     if not args.no_export:

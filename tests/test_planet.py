@@ -223,10 +223,11 @@ def test_cli_corrupt_checkpoint(tmp_path, capsys):
     pytest.importorskip("tools.loop")
     logdir = tmp_path / "run"
     assert main(["train", "--preset", "small", "--logdir", str(logdir), "--set", "run.steps=1",
-                 "--no-export"]) == 0
+                 "--set", "run.eval_every=0", "--no-export"]) == 0
     (logdir / "checkpoints" / "latest.pt").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
     assert main(["train", "--preset", "small", "--logdir", str(logdir), "--set", "run.steps=2000",
-                 "--no-export"]) == 2
+                 "--set", "run.eval_every=0", "--no-export"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
 
