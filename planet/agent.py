@@ -42,6 +42,30 @@ def free_nats_kl(kl: Tensor, free_nats: float) -> Tensor:
     return kl.clamp(min=free_nats).mean()
 
 
+def overshooting_kl(rssm: RSSM, post: State, action: Tensor, is_first: Tensor, distance: int,
+                    free_nats: float) -> Tensor:
+    """Latent overshooting (paper Sec. 4, off in the final paper; official `tools/overshooting.py`): from the
+    posterior at every t - 1 (zero state for t = 0), roll the prior open-loop with the replayed actions and
+    compare it at t + d, d = 1 .. distance - 1, with the stop-gradient posterior there (free nats as above).
+    Targets past the sequence end or a new episode are masked to zero and count in the mean, as official."""
+    B, T = is_first.shape
+    state = {k: torch.cat([torch.zeros_like(v[:, :1]), v[:, :-1]], 1).flatten(0, 1) for k, v in post.items()}
+    start = torch.arange(T, device=action.device).repeat(B)  # (B*T,) start time t of each rollout
+    row = torch.arange(B, device=action.device).repeat_interleave(T)
+    episode = is_first.long().cumsum(1)  # (B, T) episode index within each sequence
+    target = {k: v.detach() for k, v in post.items()}
+    kls = []
+    for d in range(distance):
+        index = (start + d).clamp(max=T - 1)
+        state = rssm.img_step(state, action[row, index])  # prior at t + d
+        if d == 0:
+            continue
+        valid = (start + d < T) & (episode[row, index] == episode[row, start])
+        kl = kl_gaussian({k: v[row, index] for k, v in target.items()}, state)
+        kls.append((kl - free_nats).clamp(min=0) * valid)
+    return torch.stack(kls).mean() if kls else torch.zeros((), device=action.device)
+
+
 class PlaNet(nn.Module):
     """``spec``: `tools.loop.EnvSpec` (obs_shapes with an ``image`` key, act_dim, discrete)."""
 
@@ -104,7 +128,11 @@ class PlaNet(nn.Module):
             "reward": gaussian_nll(self.reward(feat).squeeze(-1), data["reward"].float(), 0).mean(),
             "kl": free_nats_kl(kl_gaussian(post, prior), c.free_nats),
         }
-        total = sum(c.loss_scales[k] * v for k, v in losses.items())
+        if c.overshooting.scale:
+            losses["overshooting"] = overshooting_kl(self.rssm, post, data["action"].float(), data["is_first"].bool(),
+                                                     c.overshooting.distance, c.free_nats)
+        scales = {**c.loss_scales, "overshooting": c.overshooting.scale}
+        total = sum(scales[k] * v for k, v in losses.items())
         metrics = {f"loss/{k}": v.item() for k, v in losses.items()}
         metrics.update({"kl": kl_gaussian(post, prior).mean().item(), "prior_std": prior["std"].mean().item(),
                         "post_std": post["std"].mean().item()})

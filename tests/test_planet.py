@@ -293,3 +293,21 @@ def test_resume_after_sigkill(tmp_path):
     import json
     summary = json.loads((logdir / "summary.json").read_text())
     assert summary["finished"] and summary["budget"] >= 2000
+
+
+def test_latent_overshooting_option():
+    """Off in `paper`; on, it adds masked multi-step KL terms and trains."""
+    from planet.agent import overshooting_kl
+
+    torch.manual_seed(0)
+    rssm = RSSM(act_dim=1, embed_dim=8)
+    first = torch.zeros(2, 6, dtype=torch.bool)
+    first[:, 0] = True
+    _, post = rssm.observe(torch.randn(2, 6, 8), torch.randn(2, 6, 1), first)
+    assert overshooting_kl(rssm, post, torch.randn(2, 6, 1), first, 1, 3.0).item() == 0  # no distance >= 1
+    kl = overshooting_kl(rssm, post, torch.randn(2, 6, 1), first, 4, 0.0)
+    assert kl.item() > 0 and kl.requires_grad
+    assert build_config(None, "paper", 0, []).agent.overshooting.scale == 0
+    config = load_config(CONFIG, [], ["agent.overshooting.distance=4", "agent.overshooting.scale=1.0"])
+    agent = PlaNet(spec(), config.agent)
+    assert "loss/overshooting" in agent.train_step(batch_of(2, 6))
