@@ -48,12 +48,35 @@ def random_baseline(config, step: int, episodes: int) -> list[float]:
     return returns
 
 
+def planning_speed(config, calls: int) -> float:
+    """Actions per second of the MPC policy (filter + CEM) on one torch thread, after one warm-up call."""
+    import time
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from planet.agent import PlaNet
+
+    torch.set_num_threads(1)
+    torch.manual_seed(int(config.seed))
+    spec = SimpleNamespace(obs_shapes={"image": (64, 64, 3)}, act_dim=1, discrete=False)
+    agent = PlaNet(spec, config.agent)
+    obs = {"image": np.zeros((1, 64, 64, 3), np.uint8), "is_first": np.array([True])}
+    _, state = agent.policy(obs, agent.initial_state(1), "eval")
+    start = time.perf_counter()
+    for _ in range(calls):
+        _, state = agent.policy(obs, state, "eval")
+    return calls / (time.perf_counter() - start)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m planet", description="PlaNet (Hafner et al., ICML 2019)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "random"):
-        p = sub.add_parser(name, help="train (or resume) a run" if name == "train" else
-                           "score the uniform random policy on the driver's evaluation seeds")
+    helps = {"train": "train (or resume) a run", "random": "score the uniform random policy on the driver's "
+             "evaluation seeds", "speed": "planning speed (actions per second, one thread, CPU)"}
+    for name, text in helps.items():
+        p = sub.add_parser(name, help=text)
         p.add_argument("--task", default=None, help="dmc_<domain>_<task>, e.g. dmc_cartpole_swingup "
                        "(default: the preset's)")
         p.add_argument("--preset", default="paper", help="paper | small")
@@ -63,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["train"].add_argument("--no-export", action="store_true", help="do not export the run record")
     sub.choices["random"].add_argument("--step", type=int, required=True, help="env step of the evaluation round")
     sub.choices["random"].add_argument("--episodes", type=int, default=10)
+    sub.choices["speed"].add_argument("--calls", type=int, default=10)
     args = parser.parse_args(argv)
     try:
         config = build_config(args.task, args.preset, args.seed, args.set)
@@ -72,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             returns = random_baseline(config, args.step, args.episodes)
             print(f"random policy, {config.task} seed {args.seed} eval seeds at step {args.step}: "
                   f"{np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
+            return 0
+        if args.command == "speed":
+            p = config.agent.planner
+            print(f"planning speed, H {p.horizon} x I {p.iterations} x J {p.candidates} (top {p.top_k}), one thread: "
+                  f"{planning_speed(config, args.calls):.2f} actions/s")
             return 0
         from planet.train import train
 

@@ -311,3 +311,9 @@ def test_latent_overshooting_option():
     config = load_config(CONFIG, [], ["agent.overshooting.distance=4", "agent.overshooting.scale=1.0"])
     agent = PlaNet(spec(), config.agent)
     assert "loss/overshooting" in agent.train_step(batch_of(2, 6))
+
+
+def test_cli_speed_and_random_commands(capsys):
+    assert main(["speed", "--preset", "small", "--calls", "1", "--set", "agent.planner.candidates=20",
+                 "--set", "agent.planner.top_k=2"]) == 0
+    assert "actions/s" in capsys.readouterr().out
