@@ -1,7 +1,7 @@
 """Command line: ``python -m planet train --task dmc_cartpole_swingup --preset paper|small --seed N``.
 
-``random`` scores the uniform random policy on the evaluation seeds the driver uses at a given step (the
-baseline printed beside every PlaNet score). Bad input (unknown task, preset or key, a non-DMC task, a corrupt
+``baseline`` scores a trivial policy (uniform random actions, or zero actions) on the evaluation seeds the driver
+uses at a given step (the baselines printed beside every PlaNet score). Bad input (unknown task, preset or key, a non-DMC task, a corrupt
 checkpoint) is one ``error:`` line and exit code 2."""
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ def build_config(task: str | None, preset: str, seed: int, overrides: list[str])
     return config
 
 
-def random_baseline(config, step: int, episodes: int) -> list[float]:
-    """Uniform random actions on the driver's evaluation seeds at ``step`` (tools.loop Driver.evaluate)."""
+def baseline(config, step: int, episodes: int, policy: str = "random") -> list[float]:
+    """Uniform random (or all-zero) actions on the driver's evaluation seeds at ``step`` (tools.loop
+    Driver.evaluate: env seed + 10000, episode seeds seed + 10000 + step + k)."""
     import numpy as np
 
     from tools.loop import env_factory
@@ -41,7 +42,9 @@ def random_baseline(config, step: int, episodes: int) -> list[float]:
         env.reset(seed=int(config.seed) + 10_000 + step + episode)
         total, done = 0.0, False
         while not done:
-            _, reward, terminated, truncated, _ = env.step(rng.uniform(-1, 1, env.action_space.shape))
+            shape = env.action_space.shape
+            action = rng.uniform(-1, 1, shape) if policy == "random" else np.zeros(shape)
+            _, reward, terminated, truncated, _ = env.step(action)
             total, done = total + reward, terminated or truncated
         returns.append(total)
     env.close()
@@ -73,8 +76,8 @@ def planning_speed(config, calls: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m planet", description="PlaNet (Hafner et al., ICML 2019)")
     sub = parser.add_subparsers(dest="command", required=True)
-    helps = {"train": "train (or resume) a run", "random": "score the uniform random policy on the driver's "
-             "evaluation seeds", "speed": "planning speed (actions per second, one thread, CPU)"}
+    helps = {"train": "train (or resume) a run", "baseline": "score the uniform random (or zero-action) policy on "
+             "the driver's evaluation seeds", "speed": "planning speed (actions per second, one thread, CPU)"}
     for name, text in helps.items():
         p = sub.add_parser(name, help=text)
         p.add_argument("--task", default=None, help="dmc_<domain>_<task>, e.g. dmc_cartpole_swingup "
@@ -84,17 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     sub.choices["train"].add_argument("--logdir", default=None, help="run directory (default runs/planet/...)")
     sub.choices["train"].add_argument("--no-export", action="store_true", help="do not export the run record")
-    sub.choices["random"].add_argument("--step", type=int, required=True, help="env step of the evaluation round")
-    sub.choices["random"].add_argument("--episodes", type=int, default=10)
+    sub.choices["baseline"].add_argument("--step", type=int, required=True, help="env step of the evaluation round")
+    sub.choices["baseline"].add_argument("--episodes", type=int, default=10)
+    sub.choices["baseline"].add_argument("--policy", choices=("random", "zero"), default="random")
     sub.choices["speed"].add_argument("--calls", type=int, default=10)
     args = parser.parse_args(argv)
     try:
         config = build_config(args.task, args.preset, args.seed, args.set)
-        if args.command == "random":
+        if args.command == "baseline":
             import numpy as np
 
-            returns = random_baseline(config, args.step, args.episodes)
-            print(f"random policy, {config.task} seed {args.seed} eval seeds at step {args.step}: "
+            returns = baseline(config, args.step, args.episodes, args.policy)
+            print(f"{args.policy} policy, {config.task} seed {args.seed} eval seeds at step {args.step}: "
                   f"{np.mean(returns):.1f} ± {np.std(returns):.1f} over {len(returns)} episodes")
             return 0
         if args.command == "speed":
