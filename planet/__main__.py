@@ -1,8 +1,8 @@
 """Command line: ``python -m planet train --task dmc_cartpole_swingup --preset paper|small --seed N``.
 
 ``baseline`` scores a trivial policy (uniform random actions, or zero actions) on the evaluation seeds the driver
-uses at a given step (the baselines printed beside every PlaNet score). Bad input (unknown task, preset or key, a non-DMC task, a corrupt
-checkpoint) is one ``error:`` line and exit code 2."""
+uses at a given step (the baselines printed beside every PlaNet score); ``speed`` measures planning speed. Bad
+input (unknown task, preset or key, a non-DMC task, a corrupt checkpoint) is one ``error:`` line and exit 2."""
 from __future__ import annotations
 
 import argparse
