@@ -123,10 +123,11 @@ class PlaNet(nn.Module):
         embed = self.encoder(image)  # (B, T, 1024)
         prior, post = self.rssm.observe(embed, data["action"].float(), data["is_first"].bool())
         feat = self.rssm.feat(post)  # (B, T, 230)
+        kl = kl_gaussian(post, prior)  # (B, T)
         losses = {
             "image": gaussian_nll(self.decoder(feat), image, 3).mean(),
             "reward": gaussian_nll(self.reward(feat).squeeze(-1), data["reward"].float(), 0).mean(),
-            "kl": free_nats_kl(kl_gaussian(post, prior), c.free_nats),
+            "kl": free_nats_kl(kl, c.free_nats),
         }
         if c.overshooting.scale:
             losses["overshooting"] = overshooting_kl(self.rssm, post, data["action"].float(), data["is_first"].bool(),
@@ -134,7 +135,7 @@ class PlaNet(nn.Module):
         scales = {**c.loss_scales, "overshooting": c.overshooting.scale}
         total = sum(scales[k] * v for k, v in losses.items())
         metrics = {f"loss/{k}": v.item() for k, v in losses.items()}
-        metrics.update({"kl": kl_gaussian(post, prior).mean().item(), "prior_std": prior["std"].mean().item(),
+        metrics.update({"kl": kl.mean().item(), "prior_std": prior["std"].mean().item(),
                         "post_std": post["std"].mean().item()})
         return total, metrics
 
