@@ -179,3 +179,9 @@ def test_changed_config_and_wrong_model_are_one_line_errors(tmp_path):
     config.run.steps = 200
     with pytest.raises(CheckpointError, match="does not fit"):
         train_toy(config, tmp_path, width=3)
+
+
+def test_a_budget_on_an_evaluation_step_evaluates_once_there(tmp_path):
+    config = toy_config({"kind": "ratio", "train_ratio": 16}, steps=200, eval_every=100, eval_eps=1)
+    run, _ = train_toy(config, tmp_path)
+    assert [row["step"] for row in run.episodes("eval")] == [2, 100, 200]  # first step, periodic, end: once each

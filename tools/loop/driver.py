@@ -299,6 +299,10 @@ class Driver:
         if self._due("next_video", r.get("video_every", 0)):
             write_video(self.agent, self.replay, self.run, self.counters["step"])
 
+    def _evaluated_at(self, step: int) -> bool:
+        """A periodic round already ran at this step (the budget is a multiple of ``eval_every``)."""
+        return any(row["step"] == step for row in self.run.episodes("eval"))
+
     def evaluate(self) -> None:
         """``run.eval_eps`` episodes with the policy in ``eval`` mode, on their own seeds."""
         step = self.counters["step"]
@@ -360,7 +364,7 @@ class Driver:
     def _finish(self, collected: bool) -> Run:
         c = self.counters
         if collected:  # final rows before the final checkpoint: a kill in between redoes both
-            if self.config.run.get("eval_every", 0):
+            if self.config.run.get("eval_every", 0) and not self._evaluated_at(c["step"]):
                 self.evaluate()
             for i, episode in enumerate(self.episodes):  # the budget ended inside these episodes
                 if episode["length"]:
