@@ -36,7 +36,7 @@ class DreamerV3(nn.Module):
         self.reward = TwoHotHead(feat, c.rewhead.layers, units, c.rewhead.bins, c.rewhead.outscale)
         self.cont = BinaryHead(feat, c.conhead.layers, units, c.conhead.outscale)
         p = c.policy
-        self.actor = Actor(feat, act_dim, discrete, p.layers, units, p.unimix, p.minstd, p.maxstd, p.outscale)
+        self.actor = Actor(feat, act_dim, discrete, p.layers, units, p.minstd, p.maxstd, p.outscale)
         self.critic = TwoHotHead(feat, c.value.layers, units, c.value.bins, c.value.outscale)
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.retnorm = ReturnNormalizer(c.retnorm.rate, c.retnorm.limit, c.retnorm.perclo, c.retnorm.perchi)
@@ -48,6 +48,15 @@ class DreamerV3(nn.Module):
         rec = scales.pop("rec")
         self.scales = {**scales, **{key: rec for key in self.obs_shapes}}  # every decoded key is scaled by rec
         self.autocast = bool(c.bf16) and self.device.type == "cuda"
+        # replay context (official `replay_context: 1`): the latent last computed at each replayed step is stored
+        # in the replay (deter as float16, stoch as class indices) and starts the next sequence sampled there
+        self.replay_context = int(c.replay_context)
+        self.context_spec = {"ctx_deter": ((r.deter,), "<f2"), "ctx_stoch": ((r.stoch,), "|u1" if r.classes <= 256
+                                                                            else "<i2")}
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt": self.opt}
 
     def trained_parameters(self) -> list[nn.Parameter]:
         modules = (self.encoder, self.rssm, self.decoder, self.reward, self.cont, self.actor, self.critic)
@@ -63,10 +72,11 @@ class DreamerV3(nn.Module):
         return state
 
     @torch.no_grad()
-    def policy(self, obs: dict[str, np.ndarray], state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def policy(self, obs: dict[str, np.ndarray], state: dict[str, Tensor], mode: str = "train"
+               ) -> tuple[Tensor, dict[str, Tensor]]:
         """One step for a batch of environments: obs values (N, ...), ``is_first`` (N,). Returns the action
         (N, A) (one-hot for discrete actions) and the next state. Sampled in training and evaluation alike, as
-        the official policy does."""
+        the official policy does (``mode`` changes nothing)."""
         obs_t = self.to_tensors(obs)
         with self._amp():
             tokens = self.encoder({k: obs_t[k] for k in self.obs_shapes})
@@ -76,23 +86,42 @@ class DreamerV3(nn.Module):
             action = F.one_hot(action, self.act_dim).float()
         return action, {"deter": post["deter"], "stoch": post["stoch"], "action": action}
 
+    def context(self, state: dict[str, Tensor]) -> dict[str, np.ndarray]:
+        """Replay-context entries of states with any leading dims (N or B, T): deter float16, stoch indices."""
+        dtype = np.dtype(self.context_spec["ctx_stoch"][1])
+        return {"ctx_deter": state["deter"].cpu().numpy().astype(np.float16),
+                "ctx_stoch": state["stoch"].argmax(-1).cpu().numpy().astype(dtype)}
+
+    def _split_context(self, data: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
+        """With replay context the batch has K extra leading steps: their stored latent (the last one) starts
+        the rollout over the remaining T steps (official `_apply_replay_context`)."""
+        if not self.replay_context:
+            return data, None
+        K = self.replay_context
+        start = {"deter": data["ctx_deter"][:, K - 1].float(),
+                 "stoch": F.one_hot(data["ctx_stoch"][:, K - 1].long(), self.rssm.classes).float()}
+        return {k: v[:, K:] for k, v in data.items() if not k.startswith("ctx_")}, start
+
     def to_tensors(self, data: dict[str, np.ndarray]) -> dict[str, Tensor]:
         return {k: torch.as_tensor(np.ascontiguousarray(v), device=self.device) for k, v in data.items()}
 
     # ---- training ---------------------------------------------------------------------------------
-    def train_step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
-        """One gradient step on a replay batch of (B, T) steps (see `SequenceReplay` for the layout)."""
-        data = self.to_tensors(batch)
+    def train_step(self, batch: dict[str, np.ndarray]):
+        """One gradient step on a replay batch of (B, T) steps (see `SequenceReplay` for the layout). Returns
+        the metrics; with replay context also the new context entries of the T trained steps, for the replay."""
+        data, start = self._split_context(self.to_tensors(batch))
         self.opt.zero_grad(set_to_none=True)
         with self._amp():
-            losses, metrics = self.loss(data)
+            losses, metrics, post = self.loss(data, start)
         total = sum(losses[k].mean() * self.scales[k] for k in losses)
         total.backward()
         self.opt.step()
         self.update_slow_critic()
         metrics.update({f"loss/{k}": v.mean().item() for k, v in losses.items()})
         metrics["loss/total"] = total.item()
-        return metrics
+        if not self.replay_context:
+            return metrics
+        return metrics, self.context({k: post[k].detach() for k in ("deter", "stoch")})  # (B, T, ...) each
 
     @torch.no_grad()
     def update_slow_critic(self) -> None:
@@ -101,8 +130,9 @@ class DreamerV3(nn.Module):
         for slow, fast in zip(self.slow_critic.parameters(), self.critic.parameters()):
             slow.lerp_(fast, rate)
 
-    def loss(self, data: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, float]]:
-        losses, metrics, post = self.world_model_loss(data)
+    def loss(self, data: dict[str, Tensor], start: dict[str, Tensor] | None = None
+             ) -> tuple[dict[str, Tensor], dict[str, float], dict[str, Tensor]]:
+        losses, metrics, post = self.world_model_loss(data, start)
         B, T = data["is_first"].shape
         K = min(self.config.imag_last or T, T)  # imagine from the last K posterior states of each sequence
         last_k = lambda x: x[:, -K:]  # noqa: E731
@@ -114,14 +144,16 @@ class DreamerV3(nn.Module):
             replay = {k: last_k(data[k]) for k in ("is_last", "is_terminal", "reward")}
             losses["repval"] = self.replay_value_loss(replay, {k: last_k(v) for k, v in post.items()},
                                                       start_ret.reshape(B, K))
-        return losses, metrics
+        return losses, metrics, post
 
-    def world_model_loss(self, data: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, float], dict]:
+    def world_model_loss(self, data: dict[str, Tensor], start: dict[str, Tensor] | None = None
+                         ) -> tuple[dict[str, Tensor], dict[str, float], dict]:
         c = self.config
         reset = data["is_first"].bool()
         B, T = reset.shape
         tokens = self.encoder({k: data[k] for k in self.obs_shapes})  # (B, T, E)
-        _, post = self.rssm.observe(self.rssm.initial(B, self.device), data["action"].float(), tokens, reset)
+        start = self.rssm.initial(B, self.device) if start is None else start
+        _, post = self.rssm.observe(start, data["action"].float(), tokens, reset)
         prior_logits = self.rssm.prior_logits(post["deter"])  # (B, T, S, C)
         dyn, rep = kl_losses(post["logits"].float(), prior_logits.float(), c.rssm.free_nats)
         feat = self.rssm.feat(post)  # (B, T, F)

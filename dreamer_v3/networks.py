@@ -115,20 +115,21 @@ class BinaryHead(nn.Module):
 
 
 class Actor(nn.Module):
-    """Policy: categorical with 1% unimix for discrete actions; for continuous actions a normal with mean
-    tanh(m) and std (max - min) sigmoid(s + 2) + min (official `bounded_normal`, minstd 0.1, maxstd 1)."""
+    """Policy: a plain categorical for discrete actions (official `policy_dist_disc: categorical`; the policy's
+    `unimix` is read only by the `onehot` output, which the actor does not use); for continuous actions a normal
+    with mean tanh(m) and std (max - min) sigmoid(s + 2) + min (official `bounded_normal`, minstd 0.1, maxstd 1)."""
 
-    def __init__(self, inp: int, act_dim: int, discrete: bool, layers: int, units: int, unimix: float,
+    def __init__(self, inp: int, act_dim: int, discrete: bool, layers: int, units: int,
                  minstd: float, maxstd: float, outscale: float) -> None:
         super().__init__()
-        self.discrete, self.unimix, self.minstd, self.maxstd = discrete, unimix, minstd, maxstd
+        self.discrete, self.minstd, self.maxstd = discrete, minstd, maxstd
         self.mlp = MLP(inp, layers, units)
         self.out = Linear(self.mlp.out_dim, act_dim if discrete else 2 * act_dim, outscale)
 
     def forward(self, x: Tensor) -> torch.distributions.Distribution:
         out = self.out(self.mlp(x)).float()
         if self.discrete:
-            return torch.distributions.Categorical(logits=unimix_logits(out, self.unimix))
+            return torch.distributions.Categorical(logits=out)
         mean, std = out.chunk(2, -1)
         std = (self.maxstd - self.minstd) * torch.sigmoid(std + 2.0) + self.minstd
         return torch.distributions.Independent(torch.distributions.Normal(torch.tanh(mean), std), 1)

@@ -9,10 +9,10 @@ import torch
 from dreamer_v3.__main__ import CONFIG, expand_presets, main
 from dreamer_v3.agent import DreamerV3
 from dreamer_v3.optim import LaProp, agc_scale
-from dreamer_v3.replay import OnlineReplay
+from tools.replay import SequenceReplay, annotate
 from dreamer_v3.robustness import (ReturnNormalizer, categorical_kl, free_bits, kl_losses, lambda_return, symexp,
                                    symlog, twohot_bins, twohot_encode, twohot_loss, twohot_mean, unimix_logits)
-from dreamer_v3.train import crafter_score
+from tools.loop import crafter_score
 from tools import checkpoint
 from tools.config import ConfigError, load_config
 
@@ -240,14 +240,14 @@ def test_resume_restores_exact_state():
 
 # ---- replay, presets, CLI errors -----------------------------------------------------------------
 def test_online_queue_serves_fresh_sequences_first(tmp_path):
-    replay = OnlineReplay(tmp_path, capacity=100, length=4, seed=0)
+    replay = SequenceReplay(tmp_path, capacity=100, seed=0, online_length=4)
     for index in range(12):
         replay.add({"x": np.float32(index), "is_first": np.bool_(index == 0), "is_last": np.bool_(False)})
-    assert list(replay.queue) == [0, 4, 8]
-    batch = replay.sample_train(2)
+    assert list(replay.queue) == [(0, 0), (0, 4), (0, 8)]
+    batch = annotate(replay.sample_train(2, 4))
     assert batch["x"][0].tolist() == [0, 1, 2, 3] and batch["x"][1].tolist() == [4, 5, 6, 7]
     assert batch["is_first"][:, 0].all()
-    assert list(replay.queue) == [8]
+    assert list(replay.queue) == [(0, 8)]
 
 
 def test_presets_compose_and_errors_are_one_line(capsys):
@@ -286,7 +286,7 @@ def test_multi_key_encoder_decoder_and_zero_initialised_heads():
              "action": np.eye(4, dtype=np.float32)[rng.integers(0, 4, (B, T))],
              "reward": rng.normal(size=(B, T)).astype(np.float32), "is_first": np.zeros((B, T), bool),
              "is_last": np.zeros((B, T), bool), "is_terminal": np.zeros((B, T), bool)}
-    losses, _ = agent.loss(agent.to_tensors(batch))
+    losses, _, _ = agent.loss(agent.to_tensors(batch))
     assert {"image", "vector", "rew", "con", "dyn", "rep", "policy", "value", "repval"} <= set(losses)
     assert losses["image"].shape == (B, T) and losses["vector"].shape == (B, T)
     feat = torch.randn(5, agent.rssm.feat_dim)

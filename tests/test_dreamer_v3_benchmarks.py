@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dreamer_v3.__main__ import build_config
-from dreamer_v3.replay import OnlineReplay
+from tools.replay import SequenceReplay
 from dreamer_v3.train import train
 from tools.runs import read_jsonl
 
@@ -66,7 +66,7 @@ def test_resume_continues_counters_and_reopens_replay(tmp_path):
     counters = run.load_checkpoint()["counters"]
     assert first["step"] == 120 and counters["step"] == 240
     assert counters["updates"] > first["updates"]
-    replay = OnlineReplay(tmp_path / "replay", 2000, 16)
+    replay = SequenceReplay(tmp_path / "replay", 2000)
     # every policy step plus the first observation of each of the two sessions, nothing added twice
     assert replay.written[0] == counters["policy_steps"] + 2
     steps = [row["step"] for row in read_jsonl(run.dir / "metrics.jsonl")]

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -26,6 +27,16 @@ from tools import checkpoint
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONED_PACKAGES = ("torch", "numpy", "gymnasium", "ale-py", "dm-control", "mujoco", "vizdoom", "crafter",
                       "cma")
+# keys a resumed run may change: budgets and bookkeeping, not the experiment (see Run.create)
+SAFE_TO_CHANGE = ("run.steps", "run.log_every", "run.save_every", "run.eval_every", "run.eval_eps",
+                  "run.video_every", "device", "threads", "compile")
+MODES = ("train", "eval", "cut")
+_LOCKS: dict[str, int] = {}  # run directory -> file descriptor holding its lock in this process
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used: not a directory, not writable, locked by another process, or
+    resumed with a different configuration."""
 
 
 def default_logdir(paper: str, task: str, preset: str, seed: int) -> Path:
@@ -42,23 +53,81 @@ class Run:
         self.method = method or paper
         self.budget_unit = budget_unit
         self.start_time = time.time()
-        self.previous_wall_time = self._read_summary().get("wall_time_s", 0.0)
         self._writer = None
-        for sub in ("checkpoints", "videos"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            for sub in ("checkpoints", "videos"):
+                (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise RunDirError(f"logdir {self.dir} is not a directory (a file is in the way)") from None
+        except PermissionError:
+            raise RunDirError(f"logdir {self.dir} is not writable") from None
+        if not os.access(self.dir, os.W_OK):
+            raise RunDirError(f"logdir {self.dir} is not writable")
+        self._lock()
+        self._remove_stale_temp_files()
+        self.previous_wall_time = self._read_summary().get("wall_time_s", 0.0)
+
+    def _lock(self) -> None:
+        """One process per run directory: a second one stops here instead of interleaving records."""
+        key = str(self.dir.resolve())
+        if key in _LOCKS:
+            return
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunDirError(f"run directory {self.dir} is in use by another process (wait for it to finish, "
+                              "or choose another --logdir)") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _LOCKS[key] = fd
+
+    def release(self) -> None:
+        """Give up the directory lock (also released when the process exits)."""
+        fd = _LOCKS.pop(str(self.dir.resolve()), None)
+        if fd is not None:
+            os.close(fd)
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of writes that a kill interrupted (checkpoints can be gigabytes at the paper sizes)."""
+        for folder in (self.dir, self.dir / "checkpoints"):
+            for path in folder.glob(".*.tmp"):
+                path.unlink(missing_ok=True)
 
     @classmethod
     def create(cls, paper: str, task: str, preset: str, seed: int, config: DictConfig | dict | None = None,
-               logdir: str | Path | None = None, **kwargs: Any) -> "Run":
-        """Open (or resume) the run directory and write the resolved config. A resumed run must have the
-        same config as before, unless the difference is only in keys that do not change the experiment."""
+               logdir: str | Path | None = None, strict: bool = False,
+               safe_keys: tuple[str, ...] = SAFE_TO_CHANGE, **kwargs: Any) -> "Run":
+        """Open (or resume) the run directory and write the resolved config. Changed keys of a resumed run are
+        recorded in ``config_changes.jsonl``; with ``strict``, a change outside ``safe_keys`` is refused
+        (``RunDirError`` naming the keys) and ``config.yaml`` is left as it was."""
         directory = Path(logdir) if logdir else default_logdir(paper, task, preset, seed)
         run = cls(directory, paper, task, preset, seed, **kwargs)
         if config is not None:
-            text = OmegaConf.to_yaml(OmegaConf.create(config) if isinstance(config, dict) else config,
-                                     resolve=True)
-            _atomic_write(run.dir / "config.yaml", text)
+            container = OmegaConf.create(config) if isinstance(config, dict) else config
+            run._check_config(OmegaConf.to_container(container, resolve=True), strict, safe_keys)
+            _atomic_write(run.dir / "config.yaml", OmegaConf.to_yaml(container, resolve=True))
         return run
+
+    def _check_config(self, new: dict, strict: bool, safe_keys: tuple[str, ...]) -> None:
+        path = self.dir / "config.yaml"
+        if not path.exists():
+            return
+        old = _flatten(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+        new = _flatten(new)
+        changed = {key: (old.get(key), new.get(key)) for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+        if not changed:
+            return
+        unsafe = sorted(key for key in changed if key not in safe_keys)
+        if strict and unsafe:
+            self.release()
+            details = ", ".join(f"{key}: {changed[key][0]!r} -> {changed[key][1]!r}" for key in unsafe[:6])
+            raise RunDirError(f"{self.dir} was started with another config ({details}); resume with the same "
+                              f"settings (only {', '.join(safe_keys)} may change) or choose another --logdir")
+        for key, (before, after) in sorted(changed.items()):
+            _append_jsonl(self.dir / "config_changes.jsonl", {"time": time.time(), "key": key, "old": before,
+                                                              "new": after})
 
     # ---- logs ------------------------------------------------------------------------------------
     @property
@@ -77,8 +146,9 @@ class Run:
         _append_jsonl(self.dir / "metrics.jsonl", record)
 
     def log_episode(self, step: int, ret: float, length: int, mode: str = "train", **extra: Any) -> None:
-        if mode not in ("train", "eval"):
-            raise ValueError(f"episode mode must be 'train' or 'eval', got {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"episode mode must be 'train' or 'eval' (or 'cut': an episode a kill interrupted), "
+                             f"got {mode!r}")
         record = {"step": int(step), "return": float(ret), "length": int(length), "mode": mode,
                   "time": round(time.time() - self.start_time + self.previous_wall_time, 3), **extra}
         _append_jsonl(self.dir / "scores.jsonl", record)
@@ -110,9 +180,13 @@ class Run:
             mode = "eval" if self.episodes("eval") else "train"
         returns = [row["return"] for row in self.episodes(mode)][-last:]
         summary = self._write_summary(step=budget, finished=True, mode=mode, returns=returns, **extra)
+        self.close()
+        return summary
+
+    def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-        return summary
+            self._writer = None
 
     def _read_summary(self) -> dict[str, Any]:
         path = self.dir / "summary.json"
@@ -191,6 +265,16 @@ def iter_runs(root: str | Path = "runs") -> Iterator[Path]:
                 yield path.parent
 
 
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -198,6 +282,6 @@ def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
