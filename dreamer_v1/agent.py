@@ -149,10 +149,14 @@ class Dreamer(nn.Module):
         return torch.stack(feats, 0)
 
     def behaviour_losses(self, post: State) -> tuple[Tensor, Tensor, dict[str, float]]:
-        """Actor: maximise the discounted-weighted lambda-returns (gradients through rewards, values and the
-        dynamics). Value: regress the stopped lambda-return on the imagined states (official `_train`)."""
+        """Imagine H steps ahead of every posterior state, then the actor and value losses on them."""
+        return self.returns_and_losses(self.imagine_ahead(post))
+
+    def returns_and_losses(self, imag_feat: Tensor) -> tuple[Tensor, Tensor, dict[str, float]]:
+        """Actor: maximise the discount-weighted lambda-returns of the imagined states (H, N, F), the gradient
+        flowing through rewards, values and dynamics. Value: regress the stopped lambda-return on the stopped
+        features (official `_train`)."""
         c = self.config
-        imag_feat = self.imagine_ahead(post)  # (H, N, F)
         reward = self.reward(imag_feat)  # (H, N): the mode of the unit Gaussian
         value = self.value(imag_feat)
         pcont = torch.full_like(reward, c.discount)
