@@ -27,15 +27,18 @@ def build_config(task: str, preset: str, seed: int, overrides: list[str]):
     return load_config(CONFIG, [preset], [f"task={task}", f"seed={seed}", *overrides])
 
 
-def random_scores(config, episodes: int) -> list[float]:
+def random_scores(config, episodes: int, eval_step: int | None = None) -> list[float]:
     """Returns of the uniform random policy on the seeds the driver gives training episodes 0..n-1
-    (seed * 1000 + k), the same environments the agent faces."""
+    (seed * 1000 + k), or, with ``eval_step``, on those of the evaluation round at that env step
+    (seed + 10000 + step + k): the same environments the agent faces."""
     from tools.loop import env_factory
-    env = env_factory(config)(int(config.seed))
+    seed = int(config.seed)
+    env = env_factory(config)(seed if eval_step is None else seed + 10_000)
     returns = []
     for k in range(episodes):
-        env.reset(seed=int(config.seed) * 1000 + k)
-        env.action_space.seed(int(config.seed) * 1000 + k)
+        episode_seed = seed * 1000 + k if eval_step is None else seed + 10_000 + eval_step + k
+        env.reset(seed=episode_seed)
+        env.action_space.seed(episode_seed)
         total, done = 0.0, False
         while not done:
             _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
@@ -57,13 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.choices["train"].add_argument("--logdir", default=None, help="run directory (default runs/dreamer_v1/...)")
     sub.choices["train"].add_argument("--no-export", action="store_true", help="do not export the run record")
     sub.choices["random"].add_argument("--episodes", type=int, default=10)
+    sub.choices["random"].add_argument("--eval-step", type=int, default=None,
+                                       help="use the seeds of the evaluation round at this env step")
     args = parser.parse_args(argv)
     try:
         config = build_config(args.task, args.preset, args.seed, args.set)
         if args.command == "random":
-            returns = random_scores(config, args.episodes)
-            print(f"random policy {args.task} seed {args.seed}: {np.mean(returns):.1f} ± {np.std(returns):.1f} "
-                  f"over {len(returns)} episodes")
+            returns = random_scores(config, args.episodes, args.eval_step)
+            where = "training" if args.eval_step is None else f"evaluation (step {args.eval_step})"
+            print(f"random policy {args.task} seed {args.seed}, {where} episode seeds: {np.mean(returns):.1f} ± "
+                  f"{np.std(returns):.1f} over {len(returns)} episodes")
             return 0
         from dreamer_v1.train import train
         run = train(config, args.preset, args.logdir)

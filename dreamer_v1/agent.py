@@ -67,7 +67,7 @@ class Dreamer(nn.Module):
 
     def preprocess(self, obs: dict[str, np.ndarray]) -> dict[str, Tensor]:
         """image uint8 (..., 64, 64, C) -> float in [-0.5, 0.5] (official `preprocess`); vector as float."""
-        out = {k: torch.as_tensor(np.asarray(obs[k]), device=self.device).float() for k in self.obs_keys}
+        out = {k: torch.as_tensor(np.ascontiguousarray(obs[k]), device=self.device).float() for k in self.obs_keys}
         if "image" in out:
             out["image"] = out["image"] / 255.0 - 0.5
         return out

@@ -229,3 +229,16 @@ def test_cli_errors_are_one_line(capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err, (argv, err)
+
+
+@pytest.mark.slow
+def test_pixel_run_writes_open_loop_video(tmp_path):
+    """The image path end to end through the driver: DMC renders, policy, updates, the open-loop gif."""
+    logdir = tmp_path / "pixels"
+    assert main(["train", "--task", "dmc_cartpole_swingup", "--preset", "paper", "--logdir", str(logdir),
+                 "--no-export", "--set", "threads=1", "--set", "batch_size=2", "--set", "batch_length=50",
+                 "--set", "agent.units=16", "--set", "agent.cnn_depth=4", "--set", "run.steps=240",
+                 "--set", "run.prefill=200", "--set", "run.schedule.updates=2", "--set", "run.schedule.every=100",
+                 "--set", "run.eval_every=0"]) == 0
+    assert (logdir / "videos" / "openloop_image_240.gif").exists()
+    assert json.loads((logdir / "summary.json").read_text())["updates"] >= 2
