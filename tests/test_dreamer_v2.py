@@ -16,12 +16,7 @@ from dreamer_v2.optim import Optimizer
 from tools.config import ConfigError, load_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- KL balancing ---------------------------------------------------------------------------------

@@ -17,13 +17,7 @@ from tools import checkpoint
 from tools.config import ConfigError, load_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread is ~10x faster than two competing ones."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- symlog / twohot ---------------------------------------------------------------------------
