@@ -219,7 +219,7 @@ def test_cli_run_resumes(tmp_path):
 def test_cli_errors_are_one_line(capsys):
     for argv in (["train", "--task", "atari_pong"], ["train", "--task", "dmc_walker_walk", "--preset", "tiny"],
                  ["train", "--task", "dmc_walker_walk", "--set", "agent.nope=1"],
-                 ["train", "--task", "dmc_walker_wobble"], ["random", "--task", "crafter_reward"]):
+                 ["train", "--task", "dmc_walker_wobble"], ["baseline", "--task", "crafter_reward"]):
         capsys.readouterr()
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()

@@ -319,7 +319,7 @@ def test_cli_errors_are_one_line(argv, needle, capsys, tmp_path):
 
 
 def test_random_command_errors_are_one_line(capsys):
-    assert main(["random", "--task", "atari_nope"]) == 2
+    assert main(["baseline", "--task", "atari_nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
 
@@ -380,9 +380,10 @@ def test_end_to_end_run_resumes(tmp_path):
 def test_constant_action_baseline(capsys):
     """The trivial policies beside a DMC score: a constant 0 never swings the pole up (reward 0); full force at a
     bound (where a collapsed actor sits) scores ~75 on cartpole swingup."""
-    assert main(["random", "--task", "dmc_cartpole_swingup", "--preset", "small", "--episodes", "1",
-                 "--constant", "0"]) == 0
-    assert "constant action 0 dmc_cartpole_swingup seed 0 episodes 0-0: 0.0" in capsys.readouterr().out
-    from dreamer_v2.baseline import random_policy_returns
-    (score,) = random_policy_returns(build_config("dmc_cartpole_swingup", "small", 0, []), 0, 1, constant=1.0)
+    assert main(["baseline", "--task", "dmc_cartpole_swingup", "--preset", "small", "--episodes", "1",
+                 "--policy", "0"]) == 0
+    assert "0 policy, dmc_cartpole_swingup seed 0, training episodes 0-0: 0.0" in capsys.readouterr().out
+    from tools.loop.baselines import trivial_returns
+    (score,) = trivial_returns(build_config("dmc_cartpole_swingup", "small", 0, []), 1.0, 0, 1)
     assert 70 < score < 80
+    assert main(["baseline", "--task", "atari_pong", "--policy", "1"]) == 2  # no constant for discrete actions

@@ -61,6 +61,16 @@ def spec_of(env: gym.Env) -> EnvSpec:
     return EnvSpec(shapes, int(np.prod(space.shape)), False, int(getattr(env, "action_repeat", 1)))
 
 
+def train_episode_seed(seed: int, k: int, envs: int = 1, i: int = 0) -> int:
+    """Env ``i``'s k-th training episode of run seed ``seed``: seed * 1000 + k * N + i."""
+    return seed * 1000 + k * envs + i
+
+
+def eval_episode_seed(seed: int, step: int, k: int) -> int:
+    """The k-th episode of the evaluation round at env step ``step`` (its env is made with seed + 10000)."""
+    return seed + 10_000 + step + k
+
+
 def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -233,7 +243,7 @@ class Driver:
         k = self.counters["resets"][i]
         self.counters["resets"][i] += 1
         self.episodes[i] = self._new_episode()
-        return self.seed * 1000 + k * self.n + i
+        return train_episode_seed(self.seed, k, self.n, i)
 
     @staticmethod
     def _new_episode() -> dict[str, Any]:
@@ -308,7 +318,7 @@ class Driver:
         step = self.counters["step"]
         env = self.make(self.seed + 10_000)
         for episode in range(int(self.config.run.eval_eps)):
-            obs, _ = env.reset(seed=self.seed + 10_000 + step + episode)
+            obs, _ = env.reset(seed=eval_episode_seed(self.seed, step, episode))
             record = self._record(obs, None, 0.0, episode_flags(True, False, False))
             state, total, length = self.agent.initial_state(1), 0.0, 0
             while not record["is_last"]:
