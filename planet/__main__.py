@@ -21,9 +21,9 @@ def build_config(task: str | None, preset: str, seed: int, overrides: list[str])
         raise ConfigError(f"unknown preset {preset!r}; valid: {', '.join(valid)}")
     config = load_config(CONFIG, [] if preset == "paper" else [preset],
                          [*([f"task={task}"] if task else []), f"seed={seed}", *overrides])
-    if not config.task.startswith("dmc_"):
-        raise ConfigError(f"PlaNet is defined on DeepMind Control from pixels only (dmc_<domain>_<task>); got task "
-                          f"{config.task!r}")
+    if not config.task.startswith(("dmc_", "dmcproprio_")):
+        raise ConfigError(f"PlaNet is defined on DeepMind Control from pixels only (dmc_<domain>_<task>; the small "
+                          f"preset also runs the state-based dmcproprio_<domain>_<task>); got task {config.task!r}")
     return config
 
 
@@ -67,7 +67,7 @@ def trainer():
 def main(argv: list[str] | None = None) -> int:
     extra = {"speed": ("planning speed (actions per second, one thread, CPU)", speed_arguments, speed)}
     return paper_main("python -m planet", "PlaNet (Hafner et al., ICML 2019)", build_config, trainer,
-                      "dmc_<domain>_<task>, e.g. dmc_cartpole_swingup (default: the preset's)", "paper | small",
+                      "dmc_<domain>_<task>, e.g. dmc_cartpole_swingup; dmcproprio_<domain>_<task> (default: the preset's)", "paper | small",
                       argv, extra=extra, task_required=False)
 
 

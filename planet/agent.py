@@ -67,25 +67,37 @@ def overshooting_kl(rssm: RSSM, post: State, action: Tensor, is_first: Tensor, d
 
 
 class PlaNet(nn.Module):
-    """``spec``: `tools.loop.EnvSpec` (obs_shapes with an ``image`` key, act_dim, discrete)."""
+    """``spec``: `tools.loop.EnvSpec` (obs_shapes with one key, act_dim, discrete). The paper's agent sees
+    ``image``; the small preset's proprioceptive tasks give ``vector`` (the state is the embedding as it is, decoded
+    by a dense ReLU net of ``vector_decoder`` layers: README Deviations)."""
 
     def __init__(self, spec: Any, config: DictConfig, device: str | torch.device = "cpu") -> None:
         super().__init__()
         if spec.discrete:
             raise ValueError("PlaNet plans continuous actions with CEM (DeepMind Control only)")
-        if "image" not in spec.obs_shapes:
-            raise ValueError(f"PlaNet learns from pixels; the environment gives {sorted(spec.obs_shapes)}")
+        keys = sorted(spec.obs_shapes)
+        if keys not in (["image"], ["vector"]):
+            raise ValueError(f"PlaNet learns from pixels (or, small preset, a state vector); the environment gives {keys}")
         c = self.config = config
         self.act_dim = int(spec.act_dim)
-        channels = spec.obs_shapes["image"][-1]
+        self.obs_key = keys[0]
+        shape = spec.obs_shapes[self.obs_key]
         r = c.rssm
-        self.encoder = Encoder(channels, c.depth)
-        self.rssm = RSSM(self.act_dim, self.encoder.out_dim, r.deter, r.stoch, r.hidden, r.layers, r.min_std)
-        self.decoder = Decoder(self.rssm.feat_dim, channels, c.depth)
+        self.encoder = Encoder(shape[-1], c.depth) if self.obs_key == "image" else nn.Identity()
+        embed_dim = self.encoder.out_dim if self.obs_key == "image" else shape[-1]
+        self.rssm = RSSM(self.act_dim, embed_dim, r.deter, r.stoch, r.hidden, r.layers, r.min_std)
+        if self.obs_key == "image":
+            self.decoder = Decoder(self.rssm.feat_dim, shape[-1], c.depth)
+        else:
+            self.decoder = mlp(self.rssm.feat_dim, c.vector_decoder.layers, c.vector_decoder.units, shape[-1])
         self.reward = mlp(self.rssm.feat_dim, c.reward.layers, c.reward.units, 1)
         self.to(device)
         self.device = torch.device(device)
         self.optimizers = {"model": torch.optim.Adam(self.parameters(), lr=c.opt.lr, eps=c.opt.eps)}
+
+    def observation(self, obs: Tensor) -> Tensor:
+        """The model's target: image uint8 (..., 64, 64, C) -> 5-bit float in [-0.5, 0.5); vector -> float."""
+        return preprocess(obs, self.config.image_bits) if self.obs_key == "image" else obs.float()
 
     # ---- acting -----------------------------------------------------------------------------------
     def initial_state(self, batch: int) -> State:
@@ -97,14 +109,14 @@ class PlaNet(nn.Module):
     def policy(self, obs: dict[str, np.ndarray], state: State, mode: str = "train") -> tuple[Tensor, State]:
         """Filter the new observation into the posterior, plan with CEM, execute the first action (MPC) plus
         N(0, 0.3) exploration noise in training, none in evaluation (official `MPCAgent.perform`)."""
-        image = torch.as_tensor(np.ascontiguousarray(obs["image"]), device=self.device)  # (N, 64, 64, C)
+        x = torch.as_tensor(np.ascontiguousarray(obs[self.obs_key]), device=self.device)  # (N, 64, 64, C) or (N, D)
         keep = (~torch.as_tensor(obs["is_first"], device=self.device)).float()[:, None]  # (N, 1)
         state = {k: v * keep for k, v in state.items()}  # zero state and action at episode starts
-        embed = self.encoder(preprocess(image, self.config.image_bits))  # (N, 1024)
+        embed = self.encoder(self.observation(x))  # (N, 1024) for images
         _, post = self.rssm.obs_step(state, state["action"], embed)
         p = self.config.planner
         objective = latent_return(self.rssm, self.reward, post, p.candidates)
-        action = cem(objective, image.shape[0], p.horizon, self.act_dim, p.iterations, p.candidates, p.top_k,
+        action = cem(objective, x.shape[0], p.horizon, self.act_dim, p.iterations, p.candidates, p.top_k,
                      self.device)  # (N, A)
         if mode == "train":
             action = action + self.config.expl_noise * torch.randn_like(action)
@@ -116,16 +128,16 @@ class PlaNet(nn.Module):
         return {k: torch.as_tensor(np.ascontiguousarray(v), device=self.device) for k, v in data.items()}
 
     def loss(self, data: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        """Image and reward negative log-likelihoods plus the free-nats KL, not rescaled (paper Eq. 3 / App. A);
+        """Image (or state) and reward negative log-likelihoods plus the free-nats KL, not rescaled (paper Eq. 3 / App. A);
         the official code weights the reward term by 10 (`reward_loss_scale`). Batch values (B, T, ...)."""
         c = self.config
-        image = preprocess(data["image"], c.image_bits)  # (B, T, 64, 64, C) in [-0.5, 0.5)
-        embed = self.encoder(image)  # (B, T, 1024)
+        target = self.observation(data[self.obs_key])  # (B, T, 64, 64, C) in [-0.5, 0.5), or (B, T, D)
+        embed = self.encoder(target)  # (B, T, 1024) for images
         prior, post = self.rssm.observe(embed, data["action"].float(), data["is_first"].bool())
         feat = self.rssm.feat(post)  # (B, T, 230)
         kl = kl_gaussian(post, prior)  # (B, T)
         losses = {
-            "image": gaussian_nll(self.decoder(feat), image, 3).mean(),
+            self.obs_key: gaussian_nll(self.decoder(feat), target, target.dim() - 2).mean(),
             "reward": gaussian_nll(self.reward(feat).squeeze(-1), data["reward"].float(), 0).mean(),
             "kl": free_nats_kl(kl, c.free_nats),
         }
@@ -155,6 +167,8 @@ class PlaNet(nn.Module):
     def open_loop(self, data: dict[str, np.ndarray], context: int = 5) -> dict[str, np.ndarray]:
         """Observe ``context`` steps, then predict the rest open-loop with the replayed actions (official
         `open_loop`, context 5). Returns {"image": (B, T, H, 3W, C) uint8} of [truth | prediction | error]."""
+        if self.obs_key != "image":
+            return {}
         d = self.to_tensors(data)
         bits = self.config.image_bits
         embed = self.encoder(preprocess(d["image"][:, :context], bits))

@@ -194,11 +194,34 @@ def test_train_step_metrics_and_open_loop_video():
     assert video.shape == (4, 8, 64, 192, 3) and video.dtype == np.uint8
 
 
+def test_state_vector_agent_of_the_small_preset():
+    """dmcproprio tasks: the state is the embedding, decoded by a dense net; same objective, no video."""
+    torch.manual_seed(0)
+    config = build_config("dmcproprio_cartpole_swingup", "small", 0, [])
+    agent = PlaNet(SimpleNamespace(obs_shapes={"vector": (5,)}, act_dim=1, discrete=False), config.agent)
+    batch = batch_of(4, 10)
+    batch["vector"] = np.random.default_rng(1).normal(size=(4, 10, 5)).astype(np.float32)
+    del batch["image"]
+    first = agent.train_step(batch)
+    expected = first["loss/vector"] + 10 * first["loss/reward"] + first["loss/kl"]
+    assert first["loss/total"] == pytest.approx(expected, rel=1e-5)
+    for _ in range(20):
+        last = agent.train_step(batch)
+    assert last["loss/vector"] < first["loss/vector"]
+    assert agent.open_loop(batch, context=5) == {}
+    action, _ = agent.policy({"vector": batch["vector"][:, 0], "is_first": np.ones(4, bool)},
+                             agent.initial_state(4), "eval")
+    assert action.shape == (4, 1)
+    with pytest.raises(ValueError, match="pixels"):
+        PlaNet(SimpleNamespace(obs_shapes={"image": (64, 64, 3), "vector": (5,)}, act_dim=1, discrete=False),
+               config.agent)
+
+
 # ---- CLI --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, message", [
     (["train", "--task", "dmc_cartpole_swingup", "--preset", "huge"], "unknown preset 'huge'"),
     (["train", "--task", "atari_pong"], "DeepMind Control from pixels only"),
-    (["train", "--task", "dmcproprio_cartpole_swingup"], "DeepMind Control from pixels only"),
+    (["train", "--task", "crafter_reward"], "DeepMind Control from pixels only"),
     (["train", "--task", "dmc_cartpole_swingup", "--set", "agent.nope=1"], "agent.nope"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
@@ -231,7 +254,7 @@ def test_presets_resolve():
     paper = build_config("dmc_walker_walk", "paper", 3, [])
     assert paper.agent.planner.candidates == 1000 and paper.batch_size == 50 and paper.seed == 3
     small = build_config(None, "small", 0, [])
-    assert small.task == "dmc_cartpole_balance" and small.run.prefill_episodes == 5
+    assert small.task == "dmcproprio_cartpole_swingup" and small.run.prefill_episodes == 5
 
 
 # ---- slow: real DMC -------------------------------------------------------------------------------
