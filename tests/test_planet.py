@@ -336,4 +336,4 @@ def test_cli_speed_and_random_commands(capsys):
                  "--set", "agent.planner.top_k=2"]) == 0
     assert "actions/s" in capsys.readouterr().out
     assert main(["baseline", "--preset", "small", "--eval-step", "0", "--episodes", "1", "--policy", "0"]) == 0
-    assert "0 policy, dmc_cartpole_balance seed 0, the evaluation round at step 0" in capsys.readouterr().out
+    assert "0 policy, dmcproprio_cartpole_swingup seed 0, the evaluation round at step 0" in capsys.readouterr().out
