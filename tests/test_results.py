@@ -394,3 +394,11 @@ def test_records_with_bad_task_budget_or_curve_are_skipped(tmp_path, capsys):
                     "unit.json: unknown budget unit 'agent_steps'", "unknown task 'pong' for paper ha2018"):
         assert message in err
     assert "| World Models (Ha & Schmidhuber 2018) | 0 | — |" in (root / "README.md").read_text()
+
+
+def test_state_based_small_runs_are_read_against_the_pixel_curve():
+    from tools.results.catalog import benchmark_of
+    bench = benchmark_of("dreamer_v1", "dmcproprio_cartpole_swingup", 20_000)
+    assert bench.prefix == "dmcproprio_" and bench.curve_task("dmcproprio_cartpole_swingup") == "dmc_cartpole_swingup"
+    assert benchmark_of("dreamer_v1", "dmc_cartpole_swingup", 20_000).curve_task("dmc_x_y") == "dmc_x_y"
+    assert benchmark_of("planet", "dmcproprio_cartpole_swingup", 30_000).curve is None

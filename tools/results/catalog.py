@@ -26,6 +26,11 @@ class Benchmark:
     max_budget: float | None = None  # runs above this budget belong to a later benchmark of the paper
     aggregate: str | None = None   # "human" (Atari), "task_mean" (DMC), "crafter"
     references: tuple[str, ...] = ()  # atari_reference_scores.csv sources for "human", first wins
+    curve_prefix: str | None = None  # the curve file names our tasks with this prefix instead of ``prefix``
+
+    def curve_task(self, task: str) -> str:
+        """Our task's name in the curve file (a state-based run read against the authors' pixel curve)."""
+        return self.curve_prefix + task[len(self.prefix):] if self.curve_prefix else task
 
 
 # random / human_gamer of the DreamerV2 and Atari57 aggregates (the paper computes them from baselines.json);
@@ -33,15 +38,21 @@ class Benchmark:
 ATARI_DV2_REFS = ("danijar/dreamerv2", "DreamerV2 paper Table K.1")
 ATARI100K_REFS = ("eloialonso/iris",)  # Atari100k normalisers (26 games)
 
+# The small presets of PlaNet, Dreamer and DreamerV2 learn from DMC states (no published state curves of theirs).
+STATE_SMALL = "DMC proprioceptive (small preset)"
+
 BENCHMARKS: dict[str, tuple[Benchmark, ...]] = {
     "ha2018": (),  # CarRacing and Doom have their own tables (see tables.ha2018_sections)
     "planet": (
         Benchmark("DMC visual", "dmc_", "env_steps", csv="planet_dmc.csv", csv_benchmark="DMC",
                   csv_method="PlaNet (pixels)", aggregate="task_mean"),
+        Benchmark(STATE_SMALL, "dmcproprio_", "env_steps", aggregate="task_mean"),
     ),
     "dreamer_v1": (
         Benchmark("DMC visual", "dmc_", "env_steps", "dreamer/dreamer.json", "dreamer", "dreamer_v1_dmc.csv",
                   "DMC visual (pixels", "Dreamer", aggregate="task_mean"),
+        Benchmark(STATE_SMALL + ", beside the authors' pixel curve", "dmcproprio_", "env_steps",
+                  "dreamer/dreamer.json", "dreamer", aggregate="task_mean", curve_prefix="dmc_"),
     ),
     "dreamer_v2": (
         Benchmark("Atari 55 games", "atari_", "frames", "dreamerv2/atari-dreamerv2.json", "dreamerv2",
@@ -49,6 +60,8 @@ BENCHMARKS: dict[str, tuple[Benchmark, ...]] = {
                   references=ATARI_DV2_REFS),
         Benchmark("DMC visual (appendix curves)", "dmc_", "env_steps", "dreamerv2/dmc-vision-dreamerv2.json",
                   "dreamerv2", aggregate="task_mean"),
+        Benchmark(STATE_SMALL + ", beside the authors' pixel curve", "dmcproprio_", "env_steps",
+                  "dreamerv2/dmc-vision-dreamerv2.json", "dreamerv2", aggregate="task_mean", curve_prefix="dmc_"),
     ),
     "dreamer_v3": (
         Benchmark("Atari100k", "atari_", "frames", "dreamerv3/atari100k-dreamerv3.json.gz", "dreamerv3",

@@ -21,9 +21,11 @@ def plot_comparison(paper: str, task: str, comparisons: list[Comparison], out_di
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=80)
     if bench.curve:
         grid = np.linspace(0, xmax, 60)
-        mean, std, n = band(official_curves(bench.curve, bench.curve_method, published), task, grid)
+        mean, std, n = band(official_curves(bench.curve, bench.curve_method, published), bench.curve_task(task),
+                             grid)
         if n:
-            ax.plot(grid, mean, color="gray", label=f"authors ({n} seeds)")
+            where = "" if bench.curve_task(task) == task else f", {bench.curve_task(task)}"
+            ax.plot(grid, mean, color="gray", label=f"authors ({n} seeds{where})")
             ax.fill_between(grid, mean - std, mean + std, color="gray", alpha=0.25)
     for index, c in enumerate(comparisons):
         color = f"C{index}"

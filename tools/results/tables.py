@@ -91,10 +91,10 @@ def _published_at(bench: Benchmark, task: str, budget: float, published: Path) -
     if bench.curve is None:
         return [], "no curve file"
     curves = official_curves(bench.curve, bench.curve_method, published)
-    values = seeds_at(curves, task, budget)
+    values = seeds_at(curves, bench.curve_task(task), budget)
     if values:
         return values, ""
-    span = curve_range(curves, task)
+    span = curve_range(curves, bench.curve_task(task))
     if span is None:
         return [], "task not in the authors' file"
     return [], f"curve covers {budget_text(span[0], bench.unit)}–{budget_text(span[1], bench.unit)}"
