@@ -16,13 +16,17 @@ from tools.runs import Run
 PAPER = "dreamer_v3"
 
 
+def compile_agent(agent: DreamerV3, config: DictConfig) -> DreamerV3:
+    """``compile: true``: torch.compile the RSSM core step (CUDA only)."""
+    if config.compile and agent.device.type == "cuda":
+        agent.rssm.core = torch.compile(agent.rssm.core)
+    return agent
+
+
 def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> Run:
     """Train (or resume) one run; returns the finished Run."""
 
     def make_agent(spec: EnvSpec, device: str) -> DreamerV3:
-        agent = DreamerV3(spec.obs_shapes, spec.act_dim, spec.discrete, config.agent, device)
-        if config.compile and agent.device.type == "cuda":
-            agent.rssm.core = torch.compile(agent.rssm.core)
-        return agent
+        return compile_agent(DreamerV3(spec.obs_shapes, spec.act_dim, spec.discrete, config.agent, device), config)
 
     return train_loop(PAPER, config, preset, make_agent, logdir)
