@@ -291,10 +291,14 @@ class RSSM(nn.Module):
 
     @staticmethod
     def sample(logits: Tensor) -> Tensor:
-        """One-hot sample with straight-through gradients (..., S, C)."""
-        index = torch.distributions.Categorical(logits=logits).sample()
-        onehot = F.one_hot(index, logits.shape[-1]).to(logits.dtype)
+        """One-hot sample with straight-through gradients (..., S, C). Drawn by inverse CDF, one uniform per
+        latent: the class is the first whose cumulative probability reaches u (the distribution of
+        ``torch.multinomial``, at a fraction of its cost)."""
         probs = logits.softmax(-1)
+        with torch.no_grad():
+            u = torch.rand(*probs.shape[:-1], 1, device=probs.device, dtype=probs.dtype)
+            index = (probs.cumsum(-1) < u).sum(-1).clamp_(max=probs.shape[-1] - 1)
+        onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
         return onehot + probs - probs.detach()
 
     def obs_step(self, state: dict[str, Tensor], action: Tensor, tokens: Tensor, reset: Tensor

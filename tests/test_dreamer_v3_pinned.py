@@ -63,3 +63,30 @@ def test_losses_and_gradients_are_pinned():
     assert losses.keys() == LOSSES.keys() and grads.keys() == GRADS.keys()
     for name, value in {**losses, **grads}.items():
         assert value == pytest.approx({**LOSSES, **GRADS}[name], rel=1e-5, abs=1e-10), name
+
+
+def test_latent_sampler_draws_the_categorical_distribution():
+    """Chi-square goodness of fit of 200,000 draws per latent against the unimix probabilities, including
+    classes of probability ~1e-3 and a near-deterministic latent."""
+    from scipy.stats import chisquare
+
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[0.5, 0.25, 0.15, 0.099, 0.001],
+                                     [0.2, 0.2, 0.2, 0.2, 0.2],
+                                     [0.996, 0.001, 0.001, 0.001, 0.001]]))
+    n = 200_000
+    sample = RSSM.sample(logits.expand(n, -1, -1)).detach().round()  # (n, 3, 5) one-hot
+    assert torch.equal(sample.sum(-1), torch.ones(n, 3))
+    counts = sample.sum(0)  # (3, 5)
+    for latent in range(3):
+        probs = logits[latent].double().exp()
+        expected = probs / probs.sum() * n
+        assert chisquare(counts[latent].double().numpy(), expected.numpy()).pvalue > 1e-3, latent
+
+
+def test_latent_sampler_has_the_straight_through_gradient():
+    logits = torch.randn(6, 4, 8, requires_grad=True)
+    weights = torch.randn(6, 4, 8)
+    (RSSM.sample(logits) * weights).sum().backward()
+    expected = torch.autograd.grad((logits.softmax(-1) * weights).sum(), logits)[0]
+    assert torch.allclose(logits.grad, expected, atol=1e-6)

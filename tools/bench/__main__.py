@@ -102,11 +102,18 @@ def run(args: argparse.Namespace, learners: list[str], sizes: list[str], variant
                     record = bench_learner(learner, size, args.repeats, args.warmup, device, variant,
                                            args.act_seconds)
                 report["results"].append(record)
+                write(report, args.out)  # after every record: a stopped run keeps what it measured
                 print(f"done {learner} {size} {variant}", file=sys.stderr, flush=True)
     report["peaks"].append(matmul_peak(device=device))
     report["peak_gflops"] = statistics.median(p["median_gflops"] for p in report["peaks"])
     report["load_end"] = os.getloadavg()
     return report
+
+
+def write(report: dict[str, Any], path: str) -> None:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
 
 
 def rows(report: dict[str, Any]) -> list[list[str]]:
@@ -153,14 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         learners, sizes, variants = check(args)
         report = run(args, learners, sizes, variants)
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=1))
+        write(report, args.out)
     except (ValueError, ImportError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(table(report))
-    print(f"\nwritten: {out}")
+    print(f"\nwritten: {args.out}")
     return 0
 
 
