@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from dreamer_v3.__main__ import CONFIG
 from dreamer_v3.agent import DreamerV3
 from dreamer_v3.networks import RSSM
+from dreamer_v3.train import compile_agent
 from tools.config import load_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,12 +39,12 @@ def pinned_batch(B: int = 4, T: int = 8) -> dict[str, np.ndarray]:
             "is_last": np.zeros((B, T), bool), "is_terminal": np.eye(T, dtype=bool)[[7, 6, 2, 4]]}
 
 
-def pinned_losses_and_grads(**overrides) -> tuple[dict[str, float], dict[str, float]]:
+def pinned_losses_and_grads(compile: bool = False) -> tuple[dict[str, float], dict[str, float]]:
     """Per-loss means and per-module gradient norms of one loss evaluation of a small agent (vector + 16x16
-    image observations, continuous actions) on `pinned_batch`, seed 0."""
-    config = load_config(CONFIG, ["dmc_proprio", "small"], [f"{k}={v}" for k, v in overrides.items()])
+    image observations, continuous actions) on `pinned_batch`, seed 0; ``compile`` as the config key."""
+    config = load_config(CONFIG, ["dmc_proprio", "small"], [f"compile={str(compile).lower()}"])
     torch.manual_seed(0)
-    agent = DreamerV3({"vector": (5,), "image": (16, 16, 3)}, 2, False, config.agent, "cpu")
+    agent = compile_agent(DreamerV3({"vector": (5,), "image": (16, 16, 3)}, 2, False, config.agent, "cpu"), config)
     original = RSSM.sample
     RSSM.sample = staticmethod(mode_sample)
     try:
@@ -58,8 +59,10 @@ def pinned_losses_and_grads(**overrides) -> tuple[dict[str, float], dict[str, fl
     return {k: v.mean().item() for k, v in losses.items()}, grads
 
 
-def test_losses_and_gradients_are_pinned():
-    losses, grads = pinned_losses_and_grads()
+@pytest.mark.parametrize("compile", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_losses_and_gradients_are_pinned(compile):
+    """Eager and compiled (fused norms, compiled RSSM core) alike; float32 rounding differs by ~1e-6."""
+    losses, grads = pinned_losses_and_grads(compile)
     assert losses.keys() == LOSSES.keys() and grads.keys() == GRADS.keys()
     for name, value in {**losses, **grads}.items():
         assert value == pytest.approx({**LOSSES, **GRADS}[name], rel=1e-5, abs=1e-10), name
