@@ -137,7 +137,8 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
         u, a = r["update"], r["act"]
         out.append(head + [f"{r['params'] / 1e6:.2f}M", f"update B{r['batch'][0]} T{r['batch'][1]}",
                            f"{u['median_s']:.3f}", f"{u['flops'] / 1e9:.1f}", f"{u['gflops_per_s']:.1f}",
-                           f"{100 * u['peak_fraction']:.0f}% of {u['peak_gflops']:.0f}", f"{a['per_s']:.1f} {a['unit']}"])
+                           f"{100 * u['peak_fraction']:.0f}% of {u['peak_gflops']:.0f}",
+                           f"{a['per_s']:.1f} {a['unit']}"])
     return out
 
 
