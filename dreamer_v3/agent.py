@@ -71,7 +71,7 @@ class DreamerV3(nn.Module):
         state["action"] = torch.zeros(batch, self.act_dim, device=self.device)
         return state
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def policy(self, obs: dict[str, np.ndarray], state: dict[str, Tensor], mode: str = "train"
                ) -> tuple[Tensor, dict[str, Tensor]]:
         """One step for a batch of environments: obs values (N, ...), ``is_first`` (N,). Returns the action

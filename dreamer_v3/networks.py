@@ -5,6 +5,7 @@ inside the convolutions."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -56,18 +57,42 @@ class Conv2d(nn.Conv2d):
         nn.init.zeros_(self.bias)
 
 
+def rms_norm(x: Tensor, scale: Tensor, eps: float) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) * scale over the last axis, computed in float32 (official `Norm('rms')`)."""
+    y = x.float()
+    y = y * torch.rsqrt(y.square().mean(-1, keepdim=True) + eps) * scale
+    return y.to(x.dtype)
+
+
+class CompiledOrEager:
+    """``torch.compile(fn)`` that falls back to ``fn`` for good (with one warning) if compiling fails, e.g. where
+    no C++ compiler is installed. A genuine error in ``fn`` is raised again by the eager call."""
+
+    def __init__(self, fn, **options) -> None:
+        self.fn, self.compiled, self.failed = fn, torch.compile(fn, **options), False
+
+    def __call__(self, *args):
+        if not self.failed:
+            try:
+                return self.compiled(*args)
+            except Exception as error:  # noqa: BLE001 (any compiler failure)
+                warnings.warn(f"torch.compile failed, running {getattr(self.fn, '__name__', self.fn)} eagerly: "
+                              f"{type(error).__name__}: {error}".splitlines()[0])
+                self.failed = True
+        return self.fn(*args)
+
+
 class RMSNorm(nn.Module):
-    """x / sqrt(mean(x^2) + 1e-4) * scale over the last axis, computed in float32 (official `Norm('rms')`)."""
+    """Official `Norm('rms')` with a learned scale. ``compile_norms`` swaps ``norm`` for a compiled (fused) one."""
 
     def __init__(self, dim: int, eps: float = 1e-4) -> None:
         super().__init__()
         self.eps = eps
         self.scale = nn.Parameter(torch.ones(dim))
+        self.norm = rms_norm
 
     def forward(self, x: Tensor) -> Tensor:
-        y = x.float()
-        y = y * torch.rsqrt(y.square().mean(-1, keepdim=True) + self.eps) * self.scale
-        return y.to(x.dtype)
+        return self.norm(x, self.scale, self.eps)
 
 
 class ChannelRMSNorm(RMSNorm):
@@ -291,10 +316,14 @@ class RSSM(nn.Module):
 
     @staticmethod
     def sample(logits: Tensor) -> Tensor:
-        """One-hot sample with straight-through gradients (..., S, C)."""
-        index = torch.distributions.Categorical(logits=logits).sample()
-        onehot = F.one_hot(index, logits.shape[-1]).to(logits.dtype)
+        """One-hot sample with straight-through gradients (..., S, C). Drawn by inverse CDF, one uniform per
+        latent: the class is the first whose cumulative probability reaches u (the distribution of
+        ``torch.multinomial``, at a fraction of its cost)."""
         probs = logits.softmax(-1)
+        with torch.no_grad():
+            u = torch.rand(*probs.shape[:-1], 1, device=probs.device, dtype=probs.dtype)
+            index = (probs.cumsum(-1) < u).sum(-1).clamp_(max=probs.shape[-1] - 1)
+        onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
         return onehot + probs - probs.detach()
 
     def obs_step(self, state: dict[str, Tensor], action: Tensor, tokens: Tensor, reset: Tensor

@@ -10,19 +10,33 @@ import torch
 from omegaconf import DictConfig
 
 from dreamer_v3.agent import DreamerV3
+from dreamer_v3.networks import CompiledOrEager, RMSNorm, rms_norm
 from tools.loop import EnvSpec, train_loop
 from tools.runs import Run
 
 PAPER = "dreamer_v3"
 
 
+def compile_agent(agent: DreamerV3, config: DictConfig) -> DreamerV3:
+    """``compile: true``: torch.compile every RMSNorm (six elementwise ops fused into one kernel) and the RSSM
+    core step; each falls back to eager if compiling fails. Computes the same values."""
+    if config.compile:
+        compile_norms(agent)
+        agent.rssm.core = CompiledOrEager(agent.rssm.core, dynamic=True)
+    return agent
+
+
+def compile_norms(agent: torch.nn.Module) -> None:
+    norm = CompiledOrEager(rms_norm, dynamic=True)  # one compiled function (and cache) for every norm
+    for module in agent.modules():
+        if isinstance(module, RMSNorm):
+            module.norm = norm
+
+
 def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> Run:
     """Train (or resume) one run; returns the finished Run."""
 
     def make_agent(spec: EnvSpec, device: str) -> DreamerV3:
-        agent = DreamerV3(spec.obs_shapes, spec.act_dim, spec.discrete, config.agent, device)
-        if config.compile and agent.device.type == "cuda":
-            agent.rssm.core = torch.compile(agent.rssm.core)
-        return agent
+        return compile_agent(DreamerV3(spec.obs_shapes, spec.act_dim, spec.discrete, config.agent, device), config)
 
     return train_loop(PAPER, config, preset, make_agent, logdir)
