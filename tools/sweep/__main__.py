@@ -13,12 +13,12 @@ different run without ``--replace``) and the tables regenerated (``python -m too
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tools.sweep.grids import GRIDS_DIR, ROOT, Cell, GridError, is_finished, last_step, load_grid, with_overrides
+from tools.ray_init import init_ray
 from tools.sweep.runner import LOG_NAME, Status, sweep
 
 
@@ -62,14 +62,9 @@ def list_cells(cells: list[Cell], runs: Path) -> None:
 def start_ray(args: argparse.Namespace) -> bool:
     """Connect to (or start) Ray; False when this process already had a session (kept open at the end)."""
     import ray
-    if ray.is_initialized():
-        return False
-    if args.address:
-        ray.init(address=args.address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=args.cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    started = init_ray(args.address, args.cpus)
     print(f"ray: {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
-    return True
+    return started
 
 
 def export(status: Status, args: argparse.Namespace) -> int:
@@ -106,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         list_cells(cells, runs)
         return 0
     print(f"grid {args.target}/{args.grid}: {len(cells)} cells, run directories under {runs}")
-    started = start_ray(args)
+    try:
+        started = start_ray(args)
+    except Exception as error:  # Ray raises a bare Exception on a startup timeout, ConnectionError without a cluster
+        print(f"error: Ray did not start: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+              file=sys.stderr)
+        return 2
     try:
         status = sweep(cells, runs, args.root.resolve(), args.retries)
     except KeyboardInterrupt:
