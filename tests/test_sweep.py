@@ -143,3 +143,26 @@ def test_shipped_grids_name_real_tasks() -> None:
     assert {c.paper for c in lineage} == {"planet", "dreamer_v1", "dreamer_v2", "dreamer_v3"}
     assert {c.steps() for c in lineage} == {1e6} and {c.task for c in lineage} == {"dmc_cartpole_swingup"}
     assert len(load_grid("dreamer_v1", "paper")) == 20 * 5
+
+
+@pytest.mark.slow
+def test_ha2018_ray_backend_matches_the_pool(ray_session) -> None:
+    """The same CarRacing candidates x rollouts (a tiny population: 3 x 2 episodes of 12 steps) give the same
+    returns in-process, over 2 local worker processes and over 2 Ray actors."""
+    import numpy as np
+
+    from ha2018.__main__ import config_for
+    from ha2018.models import build_mdnrnn, build_vae
+    from ha2018.rollout import Pool, agent_job
+
+    config = config_for("carracing", "small", [])
+    vae, m = build_vae(config), build_mdnrnn(config, "carracing")
+    n = 867  # CarRacing's controller
+    rng = np.random.default_rng(0)
+    jobs = [(rng.normal(0, 0.5, n).astype(np.float32), 100 + r, 12) for _ in range(3) for r in range(2)]
+    returns = {}
+    for backend, workers in (("pool", 1), ("pool", 2), ("ray", 2)):
+        with Pool(workers, "carracing", config_for("carracing", "small", [f"backend={backend}"]), vae, m) as pool:
+            returns[backend, workers] = list(pool.imap(agent_job, jobs))
+    assert returns["pool", 1] == returns["pool", 2] == returns["ray", 2]
+    assert len({ret for ret, _ in returns["ray", 2]}) > 1  # the candidates differ
