@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         if started:
             import ray
             ray.shutdown()
-    if export(status, args) and args.out is None and not args.no_tables:
+    export(status, args)
+    if args.out is None and not args.no_tables:
         subprocess.run([sys.executable, "-m", "tools.results"], cwd=ROOT, check=False)
     return report(status)
 
