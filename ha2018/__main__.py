@@ -28,7 +28,7 @@ PRESETS = ("paper", "small")
 COMMANDS = (*STAGES, "all", "temperature-sweep")
 # keys a resumed run may change (others are refused, naming them): machine settings, and training lengths that
 # the stages continue from their checkpoints (a lowered controller.generations ends the controller early)
-SAFE_TO_CHANGE = ("device", "threads", "workers", "vae.epochs", "mdnrnn.epochs", "controller.generations")
+SAFE_TO_CHANGE = ("device", "threads", "workers", "backend", "vae.epochs", "mdnrnn.epochs", "controller.generations")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

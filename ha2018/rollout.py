@@ -113,6 +113,7 @@ def random_model_agent(config: DictConfig, task: str, rng: np.random.Generator) 
 def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool) -> dict[str, Any]:
     """One episode; with ``record`` the frames the actions were taken on, M's actions, rewards, dones."""
     obs, _ = env.reset(seed=seed)
+    torch.manual_seed(seed)  # [code] simulate() seeds per episode: z samples do not depend on the worker
     policy.reset()
     frames, actions, rewards, dones = [], [], [], []
     total, length = 0.0, 0
@@ -213,11 +214,19 @@ def random_job(job: tuple[int, int]) -> tuple[float, int]:
 
 
 class Pool:
-    """Jobs over worker processes (spawned: safe with torch threads), or in-process when workers <= 1."""
+    """Jobs over worker processes (``backend: pool``, spawned: safe with torch threads; in-process when
+    workers <= 1) or over Ray actors (``backend: ray``, ``ha2018/ray_workers.py``); same results either way."""
 
     def __init__(self, workers: int, task: str, config: DictConfig, vae: ConvVAE | None = None,
                  m: MDNRNN | None = None) -> None:
         args = (task, OmegaConf.to_container(config, resolve=True), _cpu_state(vae), _cpu_state(m))
+        backend = config.get("backend", "pool")
+        if backend not in ("pool", "ray"):
+            raise ValueError(f"backend must be 'pool' or 'ray', got {backend!r}")
+        if backend == "ray":
+            from ha2018.ray_workers import RayWorkers
+            self.pool = RayWorkers(workers, args)
+            return
         self.pool = mp.get_context("spawn").Pool(workers, _init_worker, (*args, os.getpid())) if workers > 1 else None
         if self.pool is None:
             _init_worker(*args)

@@ -1,4 +1,5 @@
-"""``python -m tools.results``: regenerate results/tables, results/figures and the README results sections.
+"""``python -m tools.results``: regenerate results/tables, results/figures and the README results sections
+(and results/tables/lineage.md: one task across the RSSM papers, see tools/results/lineage.py).
 
     python -m tools.results                                # tables etc. from the committed results/runs/ only
     python -m tools.results --export RUN_DIR... [--replace]  # write these runs' records into results/runs/
@@ -17,6 +18,7 @@ from pathlib import Path
 from tools.results import report
 from tools.results.catalog import PAPERS, TITLES, known_task
 from tools.results.figures import plot_comparison
+from tools.results.lineage import lineage_figures, lineage_table
 from tools.results.ours import RECORDS, Record, RecordError, export_run, load_records, record_path
 from tools.results.published import PUBLISHED, SHARED, VERIFIED_LEGEND, sync_published
 from tools.results.readme import replace_between_markers
@@ -45,8 +47,10 @@ def build(root: Path = ROOT, figures: bool = True, published: Path | None = None
                 f"[results/tables/{paper}.md](../results/tables/{paper}.md). {VERIFIED_LEGEND}")
         replace_between_markers(root / paper / "README.md", body)
     (tables_dir / "atari_reference_scores.md").write_text(reference_file(published))
+    lineage_figs = lineage_figures(by_paper, figures_dir, published) if figures else []
+    (tables_dir / "lineage.md").write_text(lineage_table(by_paper, lineage_figs, published))
     if figures:
-        for stale in set(figures_dir.glob("*.png")) - set(written_figures):
+        for stale in set(figures_dir.glob("*.png")) - set(written_figures) - set(lineage_figs):
             stale.unlink()
     replace_between_markers(root / "README.md", overview(by_paper))
     return {"records": sum(map(len, by_paper.values())), "figures": len(written_figures),
