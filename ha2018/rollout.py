@@ -186,6 +186,7 @@ def collect_job(job: tuple[int, str]) -> tuple[int, bool]:
     seed, path = job
     task, config = _WORKER["task"], _WORKER["config"]
     rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)  # the random-model agent's z samples
     policy = (RepeatUniform(rng, config.collect.repeat_max) if config.collect.policy == "repeat_uniform"
               else random_model_agent(config, task, rng))
     episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True)
@@ -198,6 +199,7 @@ def collect_job(job: tuple[int, str]) -> tuple[int, bool]:
 def agent_job(job: tuple[np.ndarray, int, int]) -> tuple[float, int]:
     """One episode of the V+M+C agent with controller params: returns (return, length)."""
     params, seed, max_steps = job
+    torch.manual_seed(seed)  # V's z samples: the same episode in any worker
     agent = Agent(_WORKER["task"], _WORKER["vae"], _WORKER["m"], _WORKER["controller"], torch.from_numpy(params),
                   _WORKER["config"].controller.inputs)
     episode = run_episode(_env(), agent, _WORKER["task"], seed, max_steps, record=False)

@@ -27,6 +27,13 @@ from tools.checkpoint import load_checkpoint, save_checkpoint
 from tools.runs import Run, read_jsonl
 
 EVAL_SEED = 10_000_000  # real evaluation seeds start here, apart from collection and training seeds
+STREAM = {"vae": 1, "mdnrnn": 2, "video": 3}  # torch's global generator, keyed per stage (see seed_torch)
+
+
+def seed_torch(seed: int, stream: str, *keys: int) -> None:
+    """Seed torch's global generator (V and M initialisation, V's sampling noise) from the run seed, a stage
+    and e.g. an epoch, so a run and its resumption from a checkpoint draw the same numbers."""
+    torch.manual_seed(int(np.random.SeedSequence([seed, STREAM[stream], *keys]).generate_state(1)[0]))
 
 
 class StageError(RuntimeError):
@@ -127,6 +134,7 @@ def train_vae(ctx: Context) -> None:
     paths = rollout_paths(ctx.rollouts_dir)
     if not paths:
         raise StageError(f"no rollouts in {ctx.rollouts_dir}: run the 'collect' stage first")
+    seed_torch(ctx.config.seed, "vae")
     vae = build_vae(ctx.config).to(device)
     optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
     start = 0
@@ -139,6 +147,7 @@ def train_vae(ctx: Context) -> None:
     frames = _collected_frames(ctx)
     for epoch in range(start, config.epochs):
         rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
+        seed_torch(ctx.config.seed, "vae", epoch + 1)  # V's sampling noise
         batches = frame_batches(paths, config.batch_size, rng)
         if config.max_batches:
             batches = itertools.islice(batches, config.max_batches)
@@ -188,6 +197,7 @@ def train_mdnrnn(ctx: Context) -> None:
     if not series.exists():
         raise StageError(f"{series} not found: run the 'series' stage first")
     episodes = load_series(series)
+    seed_torch(ctx.config.seed, "mdnrnn")
     m = build_mdnrnn(ctx.config, ctx.task).to(device)
     optimizer = torch.optim.Adam(m.parameters(), lr=config.lr)
     start, step = 0, 0
@@ -350,6 +360,7 @@ def evaluate(ctx: Context) -> dict:
                                      config.controller.max_steps)[0].numpy()
         extra.update(temperature=float(config.controller.temperature), dream_score=float(dream_scores.mean()),
                      dream_score_std=float(dream_scores.std()))
+    seed_torch(config.seed, "video")
     media.dream_video(ctx, vae, m, initial_mu, initial_logvar, params, ctx.dir / "videos" / "dream.gif")
     return ctx.run.finish(budget, mode="eval", last=len(returns), **extra)
 
