@@ -27,8 +27,10 @@ TASKS = ("carracing", "doom_take_cover")
 PRESETS = ("paper", "small")
 COMMANDS = (*STAGES, "all", "temperature-sweep")
 # keys a resumed run may change (others are refused, naming them): machine settings, and training lengths that
-# the stages continue from their checkpoints (a lowered controller.generations ends the controller early)
-SAFE_TO_CHANGE = ("device", "threads", "workers", "vae.epochs", "mdnrnn.epochs", "controller.generations")
+# the stages continue from their checkpoints (a lowered controller.generations ends the controller early), and
+# the choice to train in a dream that failed its check
+SAFE_TO_CHANGE = ("device", "threads", "workers", "vae.epochs", "mdnrnn.epochs", "controller.generations",
+                  "checks.refuse_bad_dream")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

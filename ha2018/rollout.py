@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ha2018.controller import Controller, env_action, features, model_action
+from ha2018.controller import ACTION_SIZE, Controller, env_action, features, model_action
 from ha2018.data import save_rollout
 from ha2018.mdnrnn import MDNRNN
 from ha2018.models import build_controller, build_mdnrnn, build_vae
@@ -83,6 +83,19 @@ class UniformRandom:
 
     def act(self, frame: np.ndarray) -> np.ndarray:
         return self.rng.uniform(-1, 1, self.action_size).astype(np.float32)
+
+
+class Constant:
+    """One fixed action of M every step (for Doom: no-op 0, left -1, right +1): a trivial baseline."""
+
+    def __init__(self, action: float, action_size: int) -> None:
+        self.action = np.full(action_size, action, np.float32)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, frame: np.ndarray) -> np.ndarray:
+        return self.action
 
 
 class FiniteActions:
@@ -206,10 +219,11 @@ def agent_job(job: tuple[np.ndarray, int, int]) -> tuple[float, int]:
     return episode["return"], episode["length"]
 
 
-def random_job(job: tuple[int, int]) -> tuple[float, int]:
-    """One episode of the uniform random policy: returns (return, length)."""
-    seed, max_steps = job
-    policy = UniformRandom(np.random.default_rng(seed), _WORKER["m"].action_size)
+def baseline_job(job: tuple[str | float, int, int]) -> tuple[float, int]:
+    """One episode of a trivial policy, "random" (uniform) or a constant action of M: returns (return, length)."""
+    which, seed, max_steps = job
+    size = ACTION_SIZE[_WORKER["task"]]
+    policy = UniformRandom(np.random.default_rng(seed), size) if which == "random" else Constant(float(which), size)
     episode = run_episode(_env(), policy, _WORKER["task"], seed, max_steps, record=False)
     return episode["return"], episode["length"]
 

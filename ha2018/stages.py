@@ -20,13 +20,14 @@ from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_r
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
 from ha2018.models import build_controller, build_mdnrnn, build_vae, pick_device
-from ha2018.rollout import Pool, agent_job, collect_job, random_job
+from ha2018.rollout import Pool, agent_job, collect_job
 from ha2018.sequences import make_batches
+from ha2018.verify import (EVAL_SEED, baseline_trials, dream_record, saved_dream_record, split_rollouts,
+                           vae_record)
 from ha2018.vae import to_input, vae_loss
 from tools.checkpoint import load_checkpoint, save_checkpoint
 from tools.runs import Run, read_jsonl
 
-EVAL_SEED = 10_000_000  # real evaluation seeds start here, apart from collection and training seeds
 STREAM = {"vae": 1, "mdnrnn": 2, "video": 3}  # torch's global generator, keyed per stage (see seed_torch)
 
 
@@ -131,9 +132,9 @@ def vae_complete(ctx: Context) -> bool:
 
 def train_vae(ctx: Context) -> None:
     config, device, path = ctx.config.vae, ctx.device, ctx.path("vae.pt", shared=True)
-    paths = rollout_paths(ctx.rollouts_dir)
-    if not paths:
+    if not rollout_paths(ctx.rollouts_dir):
         raise StageError(f"no rollouts in {ctx.rollouts_dir}: run the 'collect' stage first")
+    paths = split_rollouts(ctx)[0]  # the held-out rollouts are for V's check only
     seed_torch(ctx.config.seed, "vae")
     vae = build_vae(ctx.config).to(device)
     optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
@@ -164,6 +165,10 @@ def train_vae(ctx: Context) -> None:
                                      "vae/kl": kl.item(), "vae/epoch": epoch + 1})
         save_checkpoint(path, {"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                                "finished": epoch + 1 == config.epochs})
+    if vae_complete(ctx):
+        record = vae_record(ctx, vae.eval())
+        print(f"[ha2018] V check: held-out error {record['vae_heldout_error']:.1f} per image, mean frame "
+              f"{record['vae_mean_frame_error']:.1f} (ratio {record['vae_error_ratio']:.2f})")
 
 
 # ---- 3. series -------------------------------------------------------------------------------------------
@@ -292,6 +297,8 @@ def train_controller(ctx: Context) -> None:
         pool = Pool(ctx.config.workers, ctx.task, ctx.config, load_vae(ctx), load_mdnrnn(ctx)[0])
     fitness_fn = make_fitness(ctx, pool)
     frames = _collected_frames(ctx)
+    if config.train_in == "dream":
+        check_dream(ctx)
     bar = tqdm(range(state["generation"], config.generations), desc=f"controller ({config.train_in})", unit="gen",
                initial=state["generation"], total=config.generations)
     try:
@@ -327,6 +334,18 @@ def train_controller(ctx: Context) -> None:
             pool.close()
 
 
+def check_dream(ctx: Context) -> None:
+    """Refuse (StageError) to evolve C in a dream that fails the dream check, unless checks.refuse_bad_dream
+    is false."""
+    record = dream_record(ctx, *load_mdnrnn(ctx))
+    policies = ", ".join(f"{name} {record[f'{name}_dream']:.0f} / {record[f'{name}_real']:.0f}"
+                         for name in ("random", "noop", "left", "right"))
+    print(f"[ha2018] dream check (dream / real survival): {policies}")
+    if not record["passed"] and ctx.config.checks.refuse_bad_dream:
+        raise StageError(f"the dream fails its check ({'; '.join(record['reasons'])}): C would exploit it; "
+                         "train M better, or pass --set checks.refuse_bad_dream=false to train in it anyway")
+
+
 # ---- 6. evaluate -----------------------------------------------------------------------------------------
 def evaluate_complete(ctx: Context) -> bool:
     summary = ctx.dir / "summary.json"
@@ -349,9 +368,13 @@ def evaluate(ctx: Context) -> dict:
             ctx.run.log_episode(budget, ret, length, mode="eval", trial=i, generation=state["generation"])
     extra = {"generations": state["generation"], "rollouts_collected": len(rollout_paths(ctx.rollouts_dir)),
              "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns)))}
-    random_returns = np.array(trials["random_returns"])  # the paper's random-policy row, on the same seeds
-    extra.update(random_policy_score=float(random_returns.mean()), random_policy_score_std=float(random_returns.std()))
+    for name, baseline in baseline_trials(ctx).items():  # the paper's random-policy row, same seeds
+        label = "random_policy" if name == "random" else f"{name}_policy"
+        extra.update({f"{label}_score": float(np.mean(baseline)), f"{label}_score_std": float(np.std(baseline))})
+    extra.update(vae_record(ctx, vae))
     if m.predict_done:
+        check = saved_dream_record(ctx)
+        extra.update({f"dream_check_{k}": v for k, v in check.items() if k not in ("key", "reasons")})
         dream = BatchedDream(m, initial_mu, initial_logvar, config.controller.temperature,
                              config.controller.done_mode, torch.Generator().manual_seed(EVAL_SEED),
                              config.mdnrnn.done_weight)
@@ -366,7 +389,7 @@ def evaluate(ctx: Context) -> dict:
 
 
 def real_trials(ctx: Context, generation: int, budget: int, params: np.ndarray, vae, m) -> dict[str, list]:
-    """The controller's and the random policy's real-game trials on the evaluation seeds, kept in
+    """The controller's real-game trials on the evaluation seeds, kept in
     data/evaluation.json so that a rerun after a kill reuses them instead of playing (and logging) them again."""
     config, path = ctx.config, ctx.path("evaluation.json")
     key = {"generation": generation, "budget": budget, "trials": config.evaluate.trials}
@@ -377,10 +400,7 @@ def real_trials(ctx: Context, generation: int, budget: int, params: np.ndarray, 
     jobs = [(params, EVAL_SEED + i, steps) for i in range(config.evaluate.trials)]
     with Pool(config.workers, ctx.task, config, vae, m) as pool:
         results = list(tqdm(pool.imap(agent_job, jobs), total=len(jobs), desc="evaluate (real)", unit="trial"))
-        baseline = list(tqdm(pool.imap(random_job, [(seed, n) for _, seed, n in jobs]), total=len(jobs),
-                             desc="evaluate (random policy)", unit="trial"))
-    trials = {"key": key, "returns": [float(r) for r, _ in results], "lengths": [int(n) for _, n in results],
-              "random_returns": [float(r) for r, _ in baseline]}
+    trials = {"key": key, "returns": [float(r) for r, _ in results], "lengths": [int(n) for _, n in results]}
     write_json(path, trials)
     return trials
 

@@ -9,7 +9,7 @@ import torch
 from ha2018.__main__ import main
 from tools.checkpoint import load_checkpoint
 
-TINY = ["workers=1", "controller.temperature=0.9", "collect.rollouts=3", "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16",
+TINY = ["workers=1", "checks.refuse_bad_dream=false", "controller.temperature=0.9", "collect.rollouts=3", "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16",
         "mdnrnn.batch_size=2", "mdnrnn.seq_len=10", "mdnrnn.epochs=1", "controller.popsize=4",
         "controller.rollouts=1", "controller.generations=1", "controller.eval_rollouts=2", "evaluate.trials=2",
         "evaluate.dream_trials=4", "evaluate.video_steps=5"]
