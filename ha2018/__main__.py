@@ -24,7 +24,7 @@ from tools.runs import Run, default_logdir
 
 CONFIG = Path(__file__).resolve().parent / "configs.yaml"
 TASKS = ("carracing", "doom_take_cover")
-PRESETS = ("paper", "small")
+PRESETS = ("paper", "medium", "small")
 COMMANDS = (*STAGES, "all", "temperature-sweep")
 # keys a resumed run may change (others are refused, naming them): machine settings, and training lengths that
 # the stages continue from their checkpoints (a lowered controller.generations ends the controller early), and
@@ -49,6 +49,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def config_for(task: str, preset: str, overrides: list[str]):
+    if preset == "medium" and task != "doom_take_cover":
+        raise ConfigError("the medium preset is defined for doom_take_cover only (CarRacing: paper or small)")
     blocks = [task, preset] + ([f"{preset}_{task}"] if f"{preset}_{task}" in preset_names(CONFIG) else [])
     config = load_config(CONFIG, blocks, overrides)
     check_config(config)

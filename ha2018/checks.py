@@ -20,7 +20,8 @@ POSITIVE = ("vae.lr", "mdnrnn.done_weight", "mdnrnn.lr", "mdnrnn.grad_clip", "co
             "checks.dream_max_asymmetry")
 CHOICES = {"collect.policy": ("random_model", "repeat_uniform"), "mdnrnn.batching": ("episodes", "stream"),
            "controller.inputs": ("zh", "zch"), "controller.train_in": ("dream", "real"),
-           "controller.done_mode": ("threshold", "sample"), "checks.refuse_bad_dream": (True, False)}
+           "controller.done_mode": ("threshold", "sample"), "checks.refuse_bad_dream": (True, False),
+           "collect.full_episode": (True, False)}
 
 
 def check_config(config: DictConfig) -> None:

@@ -123,8 +123,10 @@ def random_model_agent(config: DictConfig, task: str, rng: np.random.Generator) 
     return FiniteActions(Agent(task, vae.eval(), m.eval(), controller, params, config.controller.inputs))
 
 
-def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool) -> dict[str, Any]:
-    """One episode; with ``record`` the frames the actions were taken on, M's actions, rewards, dones."""
+def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool,
+                full_episode: bool = False) -> dict[str, Any]:
+    """One episode; with ``record`` the frames the actions were taken on, M's actions, rewards, dones. With
+    ``full_episode`` a termination does not end it (the authors' CarRacing collection): max_steps frames."""
     obs, _ = env.reset(seed=seed)
     policy.reset()
     frames, actions, rewards, dones = [], [], [], []
@@ -139,7 +141,7 @@ def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool)
         if record:
             rewards.append(reward)
             dones.append(terminated)
-        if terminated or truncated:
+        if truncated or (terminated and not full_episode):
             break
     result: dict[str, Any] = {"seed": seed, "return": total, "length": length}
     if record:
@@ -202,7 +204,8 @@ def collect_job(job: tuple[int, str]) -> tuple[int, bool]:
     torch.manual_seed(seed)  # the random-model agent's z samples
     policy = (RepeatUniform(rng, config.collect.repeat_max) if config.collect.policy == "repeat_uniform"
               else random_model_agent(config, task, rng))
-    episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True)
+    episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True,
+                          full_episode=config.collect.full_episode)
     if episode["length"] <= config.collect.min_length:
         return episode["length"], False
     save_rollout(Path(path), episode)

@@ -202,6 +202,10 @@ def train_mdnrnn(ctx: Context) -> None:
     if not series.exists():
         raise StageError(f"{series} not found: run the 'series' stage first")
     episodes = load_series(series)
+    short = sum(len(e["mu"]) < config.seq_len + 1 for e in episodes) if config.batching == "episodes" else 0
+    if short:  # episode batching draws seq_len + 1 frames per row: not silently
+        print(f"[ha2018] warning: {short} of {len(episodes)} episodes are shorter than mdnrnn.seq_len + 1 = "
+              f"{config.seq_len + 1} frames and are left out of M's batches")
     seed_torch(ctx.config.seed, "mdnrnn")
     m = build_mdnrnn(ctx.config, ctx.task).to(device)
     optimizer = torch.optim.Adam(m.parameters(), lr=config.lr)
@@ -240,7 +244,7 @@ def train_mdnrnn(ctx: Context) -> None:
             bar.set_postfix(loss=f"{loss.item():.3f}", z=f"{z_loss.item():.3f}", done=f"{d_loss.item():.3f}")
         mean = np.mean(losses, axis=0)
         ctx.run.log_metrics(frames, {"mdnrnn/loss": mean[0], "mdnrnn/z_loss": mean[1], "mdnrnn/done_loss": mean[2],
-                                     "mdnrnn/epoch": epoch + 1})
+                                     "mdnrnn/epoch": epoch + 1, "mdnrnn/episodes_left_out": short})
         save_checkpoint(path, {"model": m.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                                "step": step, "initial_mu": initial_mu, "initial_logvar": initial_logvar,
                                "finished": epoch + 1 == config.epochs})
@@ -367,7 +371,8 @@ def evaluate(ctx: Context) -> dict:
         if i not in logged:  # a rerun after a kill logs only the trials the killed run did not
             ctx.run.log_episode(budget, ret, length, mode="eval", trial=i, generation=state["generation"])
     extra = {"generations": state["generation"], "rollouts_collected": len(rollout_paths(ctx.rollouts_dir)),
-             "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns)))}
+             "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns))),
+             **{f"cma_{key}": [row[key] for row in state["history"]] for key in ("generation", "mean", "best")}}
     for name, baseline in baseline_trials(ctx).items():  # the paper's random-policy row, same seeds
         label = "random_policy" if name == "random" else f"{name}_policy"
         extra.update({f"{label}_score": float(np.mean(baseline)), f"{label}_score_std": float(np.std(baseline))})

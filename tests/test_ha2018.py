@@ -30,6 +30,15 @@ def test_parameter_counts_match_the_paper(task, vae, mdnrnn, controller):
     assert build_controller(config, task).param_count == controller
 
 
+def test_medium_preset_has_the_paper_model_sizes_and_is_doom_only(capsys):
+    config = config_for("doom_take_cover", "medium", [])
+    assert param_count(build_vae(config)) == 4_446_915 and param_count(build_mdnrnn(config, "doom_take_cover")) \
+        == 1_678_785 and build_controller(config, "doom_take_cover").param_count == 1_088
+    assert (config.controller.popsize, config.controller.rollouts, config.controller.temperature) == (64, 16, 1.15)
+    assert main(["collect", "--task", "carracing", "--preset", "medium"]) == 2
+    assert capsys.readouterr().err.startswith("error: the medium preset is defined for doom_take_cover only")
+
+
 def test_vae_shapes():
     vae = ConvVAE(32)
     recon, mu, logvar = vae(torch.rand(2, 3, 64, 64))
