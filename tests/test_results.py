@@ -394,3 +394,14 @@ def test_records_with_bad_task_budget_or_curve_are_skipped(tmp_path, capsys):
                     "unit.json: unknown budget unit 'agent_steps'", "unknown task 'pong' for paper ha2018"):
         assert message in err
     assert "| World Models (Ha & Schmidhuber 2018) | 0 | — |" in (root / "README.md").read_text()
+
+
+def test_ha2018_cmaes_figure_plots_ours_over_the_authors_log(tmp_path):
+    from tools.results.ha2018_figures import authors_log, ha2018_figures
+    from tools.results.ours import Record
+    rec = Record("ha2018", "doom_take_cover", "world_models", "small", 0, 35_000, "env_steps", "eval", 300.0, 100.0,
+                 100, [35_000], [300.0], extra={"temperature": 1.15, "dream_score": 900.0, "cma_generation": [1, 2],
+                                                "cma_mean": [300.0, 320.0], "random_policy_score": 220.0})
+    assert len(authors_log("doom_take_cover")) == 1800 and authors_log("carracing", "hist_best")[0][0] == 25
+    names = sorted(p.name for p in ha2018_figures([rec], tmp_path))
+    assert names == ["ha2018_doom_take_cover_cmaes.png", "ha2018_doom_take_cover_temperature.png"]

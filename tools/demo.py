@@ -21,9 +21,11 @@ def describe(record: dict[str, Any]) -> str:
     def pm(key: str) -> str:
         value, std = record.get(key), record.get(f"{key}_std")
         return "—" if value is None else f"{value:.0f}" + ("" if std is None else f" ± {std:.0f}")
+    constants = ", ".join(f"always {name} {pm(f'{name}_policy_score')}" for name in ("noop", "left", "right")
+                          if record.get(f"{name}_policy_score") is not None)
     return (f"real game {pm('score')} over {record.get('episodes')} trials, random policy {pm('random_policy_score')} "
-            f"on the same seeds, dream {pm('dream_score')}; {record.get('budget', 0):,} {record.get('budget_unit')}, "
-            f"commit {record.get('commit')}")
+            f"{'(' + constants + ') ' if constants else ''}on the same seeds, dream {pm('dream_score')}; "
+            f"{record.get('budget', 0):,} {record.get('budget_unit')}, commit {record.get('commit')}")
 
 
 def compare_with_committed(run_dir: Path, records: Path = RECORDS) -> str:
