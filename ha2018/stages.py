@@ -28,6 +28,7 @@ from ha2018.vae import to_input, vae_loss
 from tools.checkpoint import load_checkpoint, save_checkpoint
 from tools.runs import Run, read_jsonl
 
+CMA_EVAL_SEED = 30_000_000  # the evaluations of the CMA-ES mean (the same seeds every time)
 STREAM = {"vae": 1, "mdnrnn": 2, "video": 3}  # torch's global generator, keyed per stage (see seed_torch)
 
 
@@ -316,7 +317,9 @@ def train_controller(ctx: Context) -> None:
             record = {"generation": generation + 1, "mean": float(fitness.mean()), "best": float(fitness.max()),
                       "worst": float(fitness.min()), "sigma": float(es.sigma)}
             if (generation + 1) % config.eval_every == 0 or generation + 1 == config.generations:
-                eval_returns, eval_steps = fitness_fn(es.mean[None], config.eval_rollouts, seed + 5_000)
+                # the authors' evaluate_batch: the same seeds at every evaluation, so evaluations compare
+                eval_returns, eval_steps = fitness_fn(es.mean[None], config.eval_rollouts,
+                                                      CMA_EVAL_SEED + ctx.config.seed * 100_000)
                 score, real_steps = float(eval_returns.mean()), real_steps + eval_steps
                 record["eval"] = score
                 if score > state["best_eval"]:
