@@ -70,8 +70,8 @@ class BatchedDream:
 @torch.no_grad()
 def dream_survival(dream: BatchedDream, act, n: int, max_steps: int) -> torch.Tensor:
     """Steps survived in each of n dreams (n,) by a policy act(rows (N_alive,)) -> actions (N_alive, A), rows
-    being the dream index of each live batch row (the policy reads ``dream.features`` itself). Finished dreams leave the batch, so the
-    cost follows the survivors."""
+    being the dream index of each live batch row (the policy reads ``dream.features`` itself). Finished dreams
+    leave the batch, so the cost follows the survivors."""
     dream.reset(n)
     alive = torch.arange(n, device=dream.device)  # dream index of each batch row
     steps = torch.zeros(n, device=dream.device)

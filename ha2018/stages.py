@@ -375,7 +375,7 @@ def evaluate(ctx: Context) -> dict:
             ctx.run.log_episode(budget, ret, length, mode="eval", trial=i, generation=state["generation"])
     extra = {"generations": state["generation"], "rollouts_collected": len(rollout_paths(ctx.rollouts_dir)),
              "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns))),
-             **{f"cma_{key}": [row[key] for row in state["history"]] for key in ("generation", "mean", "best")}}
+             **{f"cma_{key}": [row[key] for row in state.get("history", [])] for key in ("generation", "mean", "best")}}
     for name, baseline in baseline_trials(ctx).items():  # the paper's random-policy row, same seeds
         label = "random_policy" if name == "random" else f"{name}_policy"
         extra.update({f"{label}_score": float(np.mean(baseline)), f"{label}_score_std": float(np.std(baseline))})
