@@ -14,8 +14,8 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: install  ## the project's main job
-	$(PY) -m tools.demo
+demo: install  ## the project's main job (make demo SEED=1 for another seed; default 0)
+	$(PY) -m tools.demo --seed $(or $(SEED),0)
 
 test: install  ## the test suite (what CI runs)
 	$(PY) -m pytest -q

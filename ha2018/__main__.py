@@ -24,11 +24,13 @@ from tools.runs import Run, default_logdir
 
 CONFIG = Path(__file__).resolve().parent / "configs.yaml"
 TASKS = ("carracing", "doom_take_cover")
-PRESETS = ("paper", "small")
+PRESETS = ("paper", "medium", "small")
 COMMANDS = (*STAGES, "all", "temperature-sweep")
 # keys a resumed run may change (others are refused, naming them): machine settings, and training lengths that
-# the stages continue from their checkpoints (a lowered controller.generations ends the controller early)
-SAFE_TO_CHANGE = ("device", "threads", "workers", "backend", "vae.epochs", "mdnrnn.epochs", "controller.generations")
+# the stages continue from their checkpoints (a lowered controller.generations ends the controller early), and
+# the choice to train in a dream that failed its check
+SAFE_TO_CHANGE = ("device", "threads", "workers", "backend", "vae.epochs", "mdnrnn.epochs", "controller.generations",
+                  "checks.refuse_bad_dream")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +49,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def config_for(task: str, preset: str, overrides: list[str]):
+    if preset == "medium" and task != "doom_take_cover":
+        raise ConfigError("the medium preset is defined for doom_take_cover only (CarRacing: paper or small)")
     blocks = [task, preset] + ([f"{preset}_{task}"] if f"{preset}_{task}" in preset_names(CONFIG) else [])
     config = load_config(CONFIG, blocks, overrides)
     check_config(config)

@@ -12,14 +12,16 @@ AT_LEAST_ONE = ("threads", "workers", "collect.rollouts", "collect.max_frames", 
                 "vae.batch_size", "vae.epochs", "mdnrnn.hidden", "mdnrnn.mixtures", "mdnrnn.batch_size",
                 "mdnrnn.seq_len", "mdnrnn.epochs", "controller.rollouts", "controller.generations",
                 "controller.eval_every", "controller.eval_rollouts", "controller.max_steps", "evaluate.trials",
-                "evaluate.dream_trials", "evaluate.video_steps")
+                "evaluate.dream_trials", "evaluate.video_steps", "checks.dream_trials")
 AT_LEAST_ZERO = ("seed", "collect.min_length", "vae.kl_tolerance", "vae.max_batches", "mdnrnn.lr_min",
-                 "controller.weight_decay")
+                 "controller.weight_decay", "vae.holdout_rollouts")
 POSITIVE = ("vae.lr", "mdnrnn.done_weight", "mdnrnn.lr", "mdnrnn.grad_clip", "controller.sigma_init",
-            "controller.temperature")
+            "controller.temperature", "checks.vae_max_ratio", "checks.dream_max_ratio",
+            "checks.dream_max_asymmetry")
 CHOICES = {"collect.policy": ("random_model", "repeat_uniform"), "mdnrnn.batching": ("episodes", "stream"),
            "controller.inputs": ("zh", "zch"), "controller.train_in": ("dream", "real"),
-           "controller.done_mode": ("threshold", "sample")}
+           "controller.done_mode": ("threshold", "sample"), "checks.refuse_bad_dream": (True, False),
+           "collect.full_episode": (True, False)}
 
 
 def check_config(config: DictConfig) -> None:

@@ -68,27 +68,36 @@ class BatchedDream:
 
 
 @torch.no_grad()
-def dream_returns(dream: BatchedDream, controller: Controller, params: torch.Tensor, rollouts: int, task: str,
-                  inputs: str, max_steps: int) -> torch.Tensor:
-    """Steps survived by each of P candidates in each of R dreams: params (P, n) -> (P, R), one batched rollout.
-    Finished dreams leave the batch, so the cost follows the survivors."""
-    population = params.shape[0]
-    n = population * rollouts
+def dream_survival(dream: BatchedDream, act, n: int, max_steps: int) -> torch.Tensor:
+    """Steps survived in each of n dreams (n,) by a policy act(rows (N_alive,)) -> actions (N_alive, A), rows
+    being the dream index of each live batch row (the policy reads ``dream.features`` itself). Finished dreams
+    leave the batch, so the cost follows the survivors."""
     dream.reset(n)
-    owner = torch.arange(n, device=params.device) // rollouts  # candidate of each dream
-    alive = torch.arange(n, device=params.device)               # dream index of each batch row
-    steps = torch.zeros(n, device=params.device)
+    alive = torch.arange(n, device=dream.device)  # dream index of each batch row
+    steps = torch.zeros(n, device=dream.device)
     for _ in range(max_steps):
-        raw = controller.act(params[owner], dream.features(inputs)[:, None, :])[:, 0]  # (N_alive, A)
-        done = dream.step(model_action(task, raw))
+        done = dream.step(act(alive))
         steps[alive] += 1
         if done.any():
             keep = ~done
             dream.keep(keep)
-            owner, alive = owner[keep], alive[keep]
+            alive = alive[keep]
             if len(alive) == 0:
                 break
-    return steps.reshape(population, rollouts)
+    return steps
+
+
+@torch.no_grad()
+def dream_returns(dream: BatchedDream, controller: Controller, params: torch.Tensor, rollouts: int, task: str,
+                  inputs: str, max_steps: int) -> torch.Tensor:
+    """Steps survived by each of P candidates in each of R dreams: params (P, n) -> (P, R), one batched rollout."""
+    population = params.shape[0]
+
+    def act(rows: torch.Tensor) -> torch.Tensor:
+        owner = rows // rollouts  # candidate of each dream
+        raw = controller.act(params[owner], dream.features(inputs)[:, None, :])[:, 0]  # (N_alive, A)
+        return model_action(task, raw)
+    return dream_survival(dream, act, population * rollouts, max_steps).reshape(population, rollouts)
 
 
 class DreamEnv(gym.Env):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ha2018.controller import Controller, env_action, features, model_action
+from ha2018.controller import ACTION_SIZE, Controller, env_action, features, model_action
 from ha2018.data import save_rollout
 from ha2018.mdnrnn import MDNRNN
 from ha2018.models import build_controller, build_mdnrnn, build_vae
@@ -85,6 +85,19 @@ class UniformRandom:
         return self.rng.uniform(-1, 1, self.action_size).astype(np.float32)
 
 
+class Constant:
+    """One fixed action of M every step (for Doom: no-op 0, left -1, right +1): a trivial baseline."""
+
+    def __init__(self, action: float, action_size: int) -> None:
+        self.action = np.full(action_size, action, np.float32)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, frame: np.ndarray) -> np.ndarray:
+        return self.action
+
+
 class FiniteActions:
     """Replaces non-finite actions by 0: heavy-tailed random weights can overflow V (exp of a huge logvar)."""
 
@@ -110,8 +123,10 @@ def random_model_agent(config: DictConfig, task: str, rng: np.random.Generator) 
     return FiniteActions(Agent(task, vae.eval(), m.eval(), controller, params, config.controller.inputs))
 
 
-def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool) -> dict[str, Any]:
-    """One episode; with ``record`` the frames the actions were taken on, M's actions, rewards, dones."""
+def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool,
+                full_episode: bool = False) -> dict[str, Any]:
+    """One episode; with ``record`` the frames the actions were taken on, M's actions, rewards, dones. With
+    ``full_episode`` a termination does not end it (the authors' CarRacing collection): max_steps frames."""
     obs, _ = env.reset(seed=seed)
     torch.manual_seed(seed)  # [code] simulate() seeds per episode: z samples do not depend on the worker
     policy.reset()
@@ -127,7 +142,7 @@ def run_episode(env, policy, task: str, seed: int, max_steps: int, record: bool)
         if record:
             rewards.append(reward)
             dones.append(terminated)
-        if terminated or truncated:
+        if truncated or (terminated and not full_episode):
             break
     result: dict[str, Any] = {"seed": seed, "return": total, "length": length}
     if record:
@@ -187,9 +202,11 @@ def collect_job(job: tuple[int, str]) -> tuple[int, bool]:
     seed, path = job
     task, config = _WORKER["task"], _WORKER["config"]
     rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)  # the random-model agent's z samples
     policy = (RepeatUniform(rng, config.collect.repeat_max) if config.collect.policy == "repeat_uniform"
               else random_model_agent(config, task, rng))
-    episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True)
+    episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True,
+                          full_episode=config.collect.full_episode)
     if episode["length"] <= config.collect.min_length:
         return episode["length"], False
     save_rollout(Path(path), episode)
@@ -205,10 +222,11 @@ def agent_job(job: tuple[np.ndarray, int, int]) -> tuple[float, int]:
     return episode["return"], episode["length"]
 
 
-def random_job(job: tuple[int, int]) -> tuple[float, int]:
-    """One episode of the uniform random policy: returns (return, length)."""
-    seed, max_steps = job
-    policy = UniformRandom(np.random.default_rng(seed), _WORKER["m"].action_size)
+def baseline_job(job: tuple[str | float, int, int]) -> tuple[float, int]:
+    """One episode of a trivial policy, "random" (uniform) or a constant action of M: returns (return, length)."""
+    which, seed, max_steps = job
+    size = ACTION_SIZE[_WORKER["task"]]
+    policy = UniformRandom(np.random.default_rng(seed), size) if which == "random" else Constant(float(which), size)
     episode = run_episode(_env(), policy, _WORKER["task"], seed, max_steps, record=False)
     return episode["return"], episode["length"]
 

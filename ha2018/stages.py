@@ -20,13 +20,22 @@ from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_r
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
 from ha2018.models import build_controller, build_mdnrnn, build_vae, pick_device
-from ha2018.rollout import Pool, agent_job, collect_job, random_job
+from ha2018.rollout import Pool, agent_job, collect_job
 from ha2018.sequences import make_batches
+from ha2018.verify import (EVAL_SEED, baseline_trials, dream_record, saved_dream_record, split_rollouts,
+                           vae_record)
 from ha2018.vae import to_input, vae_loss
 from tools.checkpoint import load_checkpoint, save_checkpoint
 from tools.runs import Run, read_jsonl
 
-EVAL_SEED = 10_000_000  # real evaluation seeds start here, apart from collection and training seeds
+CMA_EVAL_SEED = 30_000_000  # the evaluations of the CMA-ES mean (the same seeds every time)
+STREAM = {"vae": 1, "mdnrnn": 2, "video": 3}  # torch's global generator, keyed per stage (see seed_torch)
+
+
+def seed_torch(seed: int, stream: str, *keys: int) -> None:
+    """Seed torch's global generator (V and M initialisation, V's sampling noise) from the run seed, a stage
+    and e.g. an epoch, so a run and its resumption from a checkpoint draw the same numbers."""
+    torch.manual_seed(int(np.random.SeedSequence([seed, STREAM[stream], *keys]).generate_state(1)[0]))
 
 
 class StageError(RuntimeError):
@@ -124,9 +133,10 @@ def vae_complete(ctx: Context) -> bool:
 
 def train_vae(ctx: Context) -> None:
     config, device, path = ctx.config.vae, ctx.device, ctx.path("vae.pt", shared=True)
-    paths = rollout_paths(ctx.rollouts_dir)
-    if not paths:
+    if not rollout_paths(ctx.rollouts_dir):
         raise StageError(f"no rollouts in {ctx.rollouts_dir}: run the 'collect' stage first")
+    paths = split_rollouts(ctx)[0]  # the held-out rollouts are for V's check only
+    seed_torch(ctx.config.seed, "vae")
     vae = build_vae(ctx.config).to(device)
     optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
     start = 0
@@ -139,6 +149,7 @@ def train_vae(ctx: Context) -> None:
     frames = _collected_frames(ctx)
     for epoch in range(start, config.epochs):
         rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
+        seed_torch(ctx.config.seed, "vae", epoch + 1)  # V's sampling noise
         batches = frame_batches(paths, config.batch_size, rng)
         if config.max_batches:
             batches = itertools.islice(batches, config.max_batches)
@@ -155,6 +166,10 @@ def train_vae(ctx: Context) -> None:
                                      "vae/kl": kl.item(), "vae/epoch": epoch + 1})
         save_checkpoint(path, {"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                                "finished": epoch + 1 == config.epochs})
+    if vae_complete(ctx):
+        record = vae_record(ctx, vae.eval())
+        print(f"[ha2018] V check: held-out error {record['vae_heldout_error']:.1f} per image, mean frame "
+              f"{record['vae_mean_frame_error']:.1f} (ratio {record['vae_error_ratio']:.2f})")
 
 
 # ---- 3. series -------------------------------------------------------------------------------------------
@@ -188,6 +203,11 @@ def train_mdnrnn(ctx: Context) -> None:
     if not series.exists():
         raise StageError(f"{series} not found: run the 'series' stage first")
     episodes = load_series(series)
+    short = sum(len(e["mu"]) < config.seq_len + 1 for e in episodes) if config.batching == "episodes" else 0
+    if short:  # episode batching draws seq_len + 1 frames per row: not silently
+        print(f"[ha2018] warning: {short} of {len(episodes)} episodes are shorter than mdnrnn.seq_len + 1 = "
+              f"{config.seq_len + 1} frames and are left out of M's batches")
+    seed_torch(ctx.config.seed, "mdnrnn")
     m = build_mdnrnn(ctx.config, ctx.task).to(device)
     optimizer = torch.optim.Adam(m.parameters(), lr=config.lr)
     start, step = 0, 0
@@ -225,7 +245,7 @@ def train_mdnrnn(ctx: Context) -> None:
             bar.set_postfix(loss=f"{loss.item():.3f}", z=f"{z_loss.item():.3f}", done=f"{d_loss.item():.3f}")
         mean = np.mean(losses, axis=0)
         ctx.run.log_metrics(frames, {"mdnrnn/loss": mean[0], "mdnrnn/z_loss": mean[1], "mdnrnn/done_loss": mean[2],
-                                     "mdnrnn/epoch": epoch + 1})
+                                     "mdnrnn/epoch": epoch + 1, "mdnrnn/episodes_left_out": short})
         save_checkpoint(path, {"model": m.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                                "step": step, "initial_mu": initial_mu, "initial_logvar": initial_logvar,
                                "finished": epoch + 1 == config.epochs})
@@ -282,6 +302,8 @@ def train_controller(ctx: Context) -> None:
         pool = Pool(ctx.config.workers, ctx.task, ctx.config, load_vae(ctx), load_mdnrnn(ctx)[0])
     fitness_fn = make_fitness(ctx, pool)
     frames = _collected_frames(ctx)
+    if config.train_in == "dream":
+        check_dream(ctx)
     bar = tqdm(range(state["generation"], config.generations), desc=f"controller ({config.train_in})", unit="gen",
                initial=state["generation"], total=config.generations)
     try:
@@ -295,7 +317,9 @@ def train_controller(ctx: Context) -> None:
             record = {"generation": generation + 1, "mean": float(fitness.mean()), "best": float(fitness.max()),
                       "worst": float(fitness.min()), "sigma": float(es.sigma)}
             if (generation + 1) % config.eval_every == 0 or generation + 1 == config.generations:
-                eval_returns, eval_steps = fitness_fn(es.mean[None], config.eval_rollouts, seed + 5_000)
+                # the authors' evaluate_batch: the same seeds at every evaluation, so evaluations compare
+                eval_returns, eval_steps = fitness_fn(es.mean[None], config.eval_rollouts,
+                                                      CMA_EVAL_SEED + ctx.config.seed * 100_000)
                 score, real_steps = float(eval_returns.mean()), real_steps + eval_steps
                 record["eval"] = score
                 if score > state["best_eval"]:
@@ -315,6 +339,18 @@ def train_controller(ctx: Context) -> None:
     finally:
         if pool:
             pool.close()
+
+
+def check_dream(ctx: Context) -> None:
+    """Refuse (StageError) to evolve C in a dream that fails the dream check, unless checks.refuse_bad_dream
+    is false."""
+    record = dream_record(ctx, *load_mdnrnn(ctx))
+    policies = ", ".join(f"{name} {record[f'{name}_dream']:.0f} / {record[f'{name}_real']:.0f}"
+                         for name in ("random", "noop", "left", "right"))
+    print(f"[ha2018] dream check (dream / real survival): {policies}")
+    if not record["passed"] and ctx.config.checks.refuse_bad_dream:
+        raise StageError(f"the dream fails its check ({'; '.join(record['reasons'])}): C would exploit it; "
+                         "train M better, or pass --set checks.refuse_bad_dream=false to train in it anyway")
 
 
 # ---- 6. evaluate -----------------------------------------------------------------------------------------
@@ -338,10 +374,15 @@ def evaluate(ctx: Context) -> dict:
         if i not in logged:  # a rerun after a kill logs only the trials the killed run did not
             ctx.run.log_episode(budget, ret, length, mode="eval", trial=i, generation=state["generation"])
     extra = {"generations": state["generation"], "rollouts_collected": len(rollout_paths(ctx.rollouts_dir)),
-             "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns)))}
-    random_returns = np.array(trials["random_returns"])  # the paper's random-policy row, on the same seeds
-    extra.update(random_policy_score=float(random_returns.mean()), random_policy_score_std=float(random_returns.std()))
+             "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns))),
+             **{f"cma_{key}": [row[key] for row in state.get("history", [])] for key in ("generation", "mean", "best")}}
+    for name, baseline in baseline_trials(ctx).items():  # the paper's random-policy row, same seeds
+        label = "random_policy" if name == "random" else f"{name}_policy"
+        extra.update({f"{label}_score": float(np.mean(baseline)), f"{label}_score_std": float(np.std(baseline))})
+    extra.update(vae_record(ctx, vae))
     if m.predict_done:
+        check = saved_dream_record(ctx)
+        extra.update({f"dream_check_{k}": v for k, v in check.items() if k not in ("key", "reasons")})
         dream = BatchedDream(m, initial_mu, initial_logvar, config.controller.temperature,
                              config.controller.done_mode, torch.Generator().manual_seed(EVAL_SEED),
                              config.mdnrnn.done_weight)
@@ -350,12 +391,13 @@ def evaluate(ctx: Context) -> dict:
                                      config.controller.max_steps)[0].numpy()
         extra.update(temperature=float(config.controller.temperature), dream_score=float(dream_scores.mean()),
                      dream_score_std=float(dream_scores.std()))
+    seed_torch(config.seed, "video")
     media.dream_video(ctx, vae, m, initial_mu, initial_logvar, params, ctx.dir / "videos" / "dream.gif")
     return ctx.run.finish(budget, mode="eval", last=len(returns), **extra)
 
 
 def real_trials(ctx: Context, generation: int, budget: int, params: np.ndarray, vae, m) -> dict[str, list]:
-    """The controller's and the random policy's real-game trials on the evaluation seeds, kept in
+    """The controller's real-game trials on the evaluation seeds, kept in
     data/evaluation.json so that a rerun after a kill reuses them instead of playing (and logging) them again."""
     config, path = ctx.config, ctx.path("evaluation.json")
     key = {"generation": generation, "budget": budget, "trials": config.evaluate.trials}
@@ -366,10 +408,7 @@ def real_trials(ctx: Context, generation: int, budget: int, params: np.ndarray, 
     jobs = [(params, EVAL_SEED + i, steps) for i in range(config.evaluate.trials)]
     with Pool(config.workers, ctx.task, config, vae, m) as pool:
         results = list(tqdm(pool.imap(agent_job, jobs), total=len(jobs), desc="evaluate (real)", unit="trial"))
-        baseline = list(tqdm(pool.imap(random_job, [(seed, n) for _, seed, n in jobs]), total=len(jobs),
-                             desc="evaluate (random policy)", unit="trial"))
-    trials = {"key": key, "returns": [float(r) for r, _ in results], "lengths": [int(n) for _, n in results],
-              "random_returns": [float(r) for r, _ in baseline]}
+    trials = {"key": key, "returns": [float(r) for r, _ in results], "lengths": [int(n) for _, n in results]}
     write_json(path, trials)
     return trials
 

@@ -1,6 +1,7 @@
 """ha2018 unit tests: parameter counts, losses against hand-computed values, temperature, the dream, CMA-ES."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from ha2018.__main__ import config_for, main, open_context
 from ha2018.dream import BatchedDream, DreamEnv, dream_returns
 from ha2018.mdnrnn import MDNRNN, Mixture, adjust_temperature, done_loss, done_probability, mixture_nll, sample_mixture
+from ha2018.sanity import judge_dream, vae_check
 from ha2018.models import build_controller, build_mdnrnn, build_vae, param_count
 from ha2018.sequences import stream_batches
 from ha2018.stages import train_controller
@@ -26,6 +28,15 @@ def test_parameter_counts_match_the_paper(task, vae, mdnrnn, controller):
     assert param_count(build_vae(config)) == vae
     assert param_count(build_mdnrnn(config, task)) == mdnrnn
     assert build_controller(config, task).param_count == controller
+
+
+def test_medium_preset_has_the_paper_model_sizes_and_is_doom_only(capsys):
+    config = config_for("doom_take_cover", "medium", [])
+    assert param_count(build_vae(config)) == 4_446_915 and param_count(build_mdnrnn(config, "doom_take_cover")) \
+        == 1_678_785 and build_controller(config, "doom_take_cover").param_count == 1_088
+    assert (config.controller.popsize, config.controller.rollouts, config.controller.temperature) == (64, 16, 1.15)
+    assert main(["collect", "--task", "carracing", "--preset", "medium"]) == 2
+    assert capsys.readouterr().err.startswith("error: the medium preset is defined for doom_take_cover only")
 
 
 def test_vae_shapes():
@@ -140,11 +151,13 @@ def test_batched_dream_scores_each_candidate():
     assert returns[0].tolist() == [1.0] * 4 and returns[1].tolist() == [30.0] * 4
 
 
-def test_cma_es_improves_a_controller_in_a_tiny_dream(tmp_path):
+def test_cma_es_improves_a_controller_in_a_tiny_dream(tmp_path, monkeypatch):
     overrides = ["vae.z_size=1", "mdnrnn.hidden=2", "mdnrnn.mixtures=1", "controller.max_steps=50",
                  "controller.generations=12", "controller.popsize=8", "controller.rollouts=2",
-                 "controller.eval_every=3", "controller.eval_rollouts=8", "controller.done_mode=threshold"]
+                 "controller.eval_every=3", "controller.eval_rollouts=8", "controller.done_mode=threshold",
+                 "checks.refuse_bad_dream=false"]  # left lives, right dies: a lopsided dream on purpose
     ctx = open_context("doom_take_cover", "small", overrides, tmp_path)
+    monkeypatch.setattr("ha2018.verify.baseline_trials", lambda *a: REAL_SURVIVAL)
     save_checkpoint(ctx.path("mdnrnn.pt", shared=True), {
         "model": tiny_m(done_bias=12.0).state_dict(), "initial_mu": torch.ones(4, 1),
         "initial_logvar": torch.full((4, 1), -10.0), "finished": True})
@@ -153,6 +166,55 @@ def test_cma_es_improves_a_controller_in_a_tiny_dream(tmp_path):
     history = state["history"]
     assert history[0]["mean"] < 15 and state["best_eval"] == 50.0  # needs a < -0.17 to survive: found
     assert (tmp_path / "fitness.png").exists()
+
+
+REAL_SURVIVAL = {"random": [200.0], "noop": [180.0], "left": [190.0], "right": [190.0]}
+
+
+def test_controller_refuses_a_dream_that_fails_its_check(tmp_path, monkeypatch, capsys):
+    save_checkpoint(tmp_path / "checkpoints" / "mdnrnn.pt", {
+        "model": tiny_m(done_bias=12.0).state_dict(), "initial_mu": torch.ones(4, 1),
+        "initial_logvar": torch.full((4, 1), -10.0), "finished": True})
+    monkeypatch.setattr("ha2018.verify.baseline_trials", lambda *a: REAL_SURVIVAL)
+    args = ["controller", "--logdir", str(tmp_path), *[x for kv in ("vae.z_size=1", "mdnrnn.hidden=2",
+            "mdnrnn.mixtures=1", "controller.max_steps=500", "controller.generations=1", "controller.popsize=4",
+            "controller.done_mode=threshold", "checks.dream_trials=8") for x in ("--set", kv)]]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: the dream fails its check")
+    assert "left (500) and right (1) differ" in err and "refuse_bad_dream=false" in err
+    check = json.loads((tmp_path / "data" / "dream_check.json").read_text())
+    assert check["left_dream"] == 500 and check["right_dream"] == 1 and not check["passed"]
+    assert main(args + ["--set", "checks.refuse_bad_dream=false"]) == 0  # told to: trains in it
+
+
+def test_judge_dream_flags_an_easy_dream_and_passes_a_faithful_one():
+    real = {"random": 200.0, "noop": 180.0, "left": 190.0, "right": 190.0}
+    assert judge_dream({"random": 250.0, "noop": 200.0, "left": 210.0, "right": 180.0}, real, 2.0, 0.5)["passed"]
+    easy = judge_dream({"random": 900.0, "noop": 200.0, "left": 210.0, "right": 180.0}, real, 2.0, 0.5)
+    assert not easy["passed"] and easy["reasons"][0].startswith("random lives 4.5x longer")
+
+
+def test_vae_check_fails_a_v_that_outputs_the_mean_image():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (40, 64, 64, 3), dtype=np.uint8)
+    mean_image = torch.from_numpy(frames.astype(np.float32).mean(axis=0) / 255).permute(2, 0, 1)
+
+    class MeanV(ConvVAE):
+        def decode(self, z):
+            return mean_image.expand(len(z), -1, -1, -1)
+
+    class PerfectV(ConvVAE):  # remembers the frame it encoded
+        def encode(self, x):
+            self.last = x
+            return super().encode(x)
+
+        def decode(self, z):
+            return self.last
+    mean_check = vae_check(MeanV(4), frames, max_ratio=0.5)
+    assert mean_check["vae_error_ratio"] == pytest.approx(1.0, abs=1e-4) and not mean_check["vae_check_passed"]
+    perfect = vae_check(PerfectV(4), frames, max_ratio=0.5)
+    assert perfect["vae_heldout_error"] < 1e-6 and perfect["vae_check_passed"]
 
 
 # ---- data and CLI --------------------------------------------------------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from ha2018.__main__ import main
+from tools.checkpoint import load_checkpoint
 
-TINY = ["workers=1", "controller.temperature=0.9", "collect.rollouts=3", "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16",
+TINY = ["workers=1", "checks.refuse_bad_dream=false", "controller.temperature=0.9", "collect.rollouts=3", "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16",
         "mdnrnn.batch_size=2", "mdnrnn.seq_len=10", "mdnrnn.epochs=1", "controller.popsize=4",
         "controller.rollouts=1", "controller.generations=1", "controller.eval_rollouts=2", "evaluate.trials=2",
         "evaluate.dream_trials=4", "evaluate.video_steps=5"]
@@ -42,3 +44,20 @@ def test_carracing_pipeline_end_to_end(tmp_path, capsys):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["finished"] and summary["episodes"] == 2 and "dream_score" not in summary
     assert summary["budget"] >= 3 * 25 + 4 * 8  # collection + controller training in the real game
+
+
+@pytest.mark.slow
+def test_same_command_and_seed_give_the_same_models_and_score(tmp_path, capsys):
+    extra = ["collect.max_frames=120", "controller.max_steps=40", "controller.rollouts=2", "seed=3"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    run("doom_take_cover", first, extra, capsys)
+    run("doom_take_cover", second, extra, capsys)
+    for name in ("vae.pt", "mdnrnn.pt", "controller.pt"):
+        a, b = (load_checkpoint(d / "checkpoints" / name) for d in (first, second))
+        weights = ("model",) if "model" in a else ("mean", "best_params")
+        for key in weights:
+            left, right = (x if isinstance(x, dict) else {"": x} for x in (a[key], b[key]))
+            assert all(torch.equal(left[k], right[k]) for k in left), (name, key)
+    one, two = (json.loads((d / "summary.json").read_text()) for d in (first, second))
+    assert [one[k] for k in ("score", "dream_score", "random_policy_score")] == \
+        [two[k] for k in ("score", "dream_score", "random_policy_score")]

@@ -145,7 +145,7 @@ def test_evaluate_killed_and_rerun_logs_each_trial_once(tmp_path, monkeypatch):
     ctx = _evaluation_ready(tmp_path)
     played = []
     monkeypatch.setattr(stages, "agent_job", lambda job: played.append(job[1]) or (float(job[1] % 97), 7))
-    monkeypatch.setattr(stages, "random_job", lambda job: (3.0, 3))
+    monkeypatch.setattr("ha2018.verify.baseline_job", lambda job: (3.0, 3))
     monkeypatch.setattr("tools.results.export_run", lambda *a, **k: pytest.fail("exported without --export"))
     log_episode, calls = ctx.run.log_episode, []
 

@@ -22,7 +22,7 @@ from tools.runs import read_jsonl
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "WORLDMODELS_SOAK_RUN"
 GENERATIONS = 4
-TINY = ["workers=1", "controller.temperature=0.9", "collect.rollouts=3", "collect.min_length=0",
+TINY = ["workers=1", "checks.refuse_bad_dream=false", "controller.temperature=0.9", "collect.rollouts=3", "collect.min_length=0",
         "collect.max_frames=120", "vae.epochs=2", "vae.batch_size=16", "vae.max_batches=3", "mdnrnn.batch_size=2",
         "mdnrnn.seq_len=10", "mdnrnn.epochs=2", "controller.popsize=4", "controller.rollouts=1",
         f"controller.generations={GENERATIONS}", "controller.eval_every=2", "controller.eval_rollouts=2",

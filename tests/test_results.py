@@ -402,3 +402,14 @@ def test_state_based_small_runs_are_read_against_the_pixel_curve():
     assert bench.prefix == "dmcproprio_" and bench.curve_task("dmcproprio_cartpole_swingup") == "dmc_cartpole_swingup"
     assert benchmark_of("dreamer_v1", "dmc_cartpole_swingup", 20_000).curve_task("dmc_x_y") == "dmc_x_y"
     assert benchmark_of("planet", "dmcproprio_cartpole_swingup", 30_000).curve is None
+
+
+def test_ha2018_cmaes_figure_plots_ours_over_the_authors_log(tmp_path):
+    from tools.results.ha2018_figures import authors_log, ha2018_figures
+    from tools.results.ours import Record
+    rec = Record("ha2018", "doom_take_cover", "world_models", "small", 0, 35_000, "env_steps", "eval", 300.0, 100.0,
+                 100, [35_000], [300.0], extra={"temperature": 1.15, "dream_score": 900.0, "cma_generation": [1, 2],
+                                                "cma_mean": [300.0, 320.0], "random_policy_score": 220.0})
+    assert len(authors_log("doom_take_cover")) == 1800 and authors_log("carracing", "hist_best")[0][0] == 25
+    names = sorted(p.name for p in ha2018_figures([rec], tmp_path))
+    assert names == ["ha2018_doom_take_cover_cmaes.png", "ha2018_doom_take_cover_temperature.png"]

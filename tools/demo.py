@@ -6,6 +6,7 @@ The demo never writes into results/runs/: a new score replaces the committed one
 ``python -m tools.results --export RUN_DIR --replace``."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -14,16 +15,18 @@ from typing import Any
 from tools.results.ours import RECORDS, SAME_RUN, RecordError, read_run, record_path
 from tools.runs import default_logdir
 
-TASK, PRESET, SEED = "doom_take_cover", "small", 0
+TASK, PRESET = "doom_take_cover", "small"
 
 
 def describe(record: dict[str, Any]) -> str:
     def pm(key: str) -> str:
         value, std = record.get(key), record.get(f"{key}_std")
         return "—" if value is None else f"{value:.0f}" + ("" if std is None else f" ± {std:.0f}")
+    constants = ", ".join(f"always {name} {pm(f'{name}_policy_score')}" for name in ("noop", "left", "right")
+                          if record.get(f"{name}_policy_score") is not None)
     return (f"real game {pm('score')} over {record.get('episodes')} trials, random policy {pm('random_policy_score')} "
-            f"on the same seeds, dream {pm('dream_score')}; {record.get('budget', 0):,} {record.get('budget_unit')}, "
-            f"commit {record.get('commit')}")
+            f"{'(' + constants + ') ' if constants else ''}on the same seeds, dream {pm('dream_score')}; "
+            f"{record.get('budget', 0):,} {record.get('budget_unit')}, commit {record.get('commit')}")
 
 
 def compare_with_committed(run_dir: Path, records: Path = RECORDS) -> str:
@@ -48,15 +51,17 @@ def compare_with_committed(run_dir: Path, records: Path = RECORDS) -> str:
     return "\n".join(lines)
 
 
-def main(records: Path = RECORDS) -> None:
+def main(records: Path = RECORDS, seed: int = 0) -> None:
     from ha2018.__main__ import main as ha2018_main
     from tools.results.__main__ import main as results_main
-    code = ha2018_main(["all", "--task", TASK, "--preset", PRESET, "--seed", str(SEED)])
+    code = ha2018_main(["all", "--task", TASK, "--preset", PRESET, "--seed", str(seed)])
     if code:
         sys.exit(code)
     results_main([])
-    print(compare_with_committed(default_logdir("ha2018", TASK, PRESET, SEED), records))
+    print(compare_with_committed(default_logdir("ha2018", TASK, PRESET, seed), records))
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(prog="python -m tools.demo", description="make demo [SEED=N]")
+    parser.add_argument("--seed", type=int, default=0)
+    main(seed=parser.parse_args().seed)

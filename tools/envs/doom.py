@@ -8,6 +8,8 @@ What the authors ran (``hardmaru/WorldModelsExperiments`` ``doomrnn/doomreal.py`
 | scenario | ppaquette's ``take_cover.cfg`` + ``take_cover.wad`` | vizdoom's built-in ``take_cover.cfg`` + ``.wad`` |
 | difficulty | ``set_doom_skill(5)`` in the 2016 doom_py | skill 4 (the cfg's own value), see below |
 | screen | 640x480 RGB, status bar at rows ~403-480 (inferred from their crop) | 640x480, ``render_hud`` on |
+| rendering | cfg: no weapon, crosshair, decals or particles | the same four switched off |
+| episode start | cfg ``episode_start_time = 14`` (the agent acts from tic 14) | 14 (vizdoom's cfg says 1) |
 | frame skip | none: one ``make_action`` (1 tic) per step | ``action_repeat=1`` (option) |
 | frame processing | rows ``[0:400]`` (drops the status bar), resize to 64x64 | same crop, PIL bilinear resize |
 | reward | living reward +1 per tic, no death penalty | same (return = steps survived) |
@@ -54,6 +56,7 @@ DEFAULTS = {
     "skill": 4,  # vizdoom take_cover.cfg; matches the paper's random-policy survival (module docstring)
     "crop_rows": 400,  # official doomreal.py _process_frame: frame[0:400] of 480 rows
 }
+EPISODE_START_TIME = 14  # ppaquette_gym_doom/assets/take_cover.cfg (the authors' scenario)
 THRESHOLD = 1.0 / 3.0  # official doomreal.py: threshold = 0.3333
 BUTTONS = ("MOVE_LEFT", "MOVE_RIGHT")
 ACTION_NAMES = ("noop", "left", "right")
@@ -88,6 +91,9 @@ class DoomTakeCover(gym.Env):
         self._game.set_screen_resolution(vizdoom.ScreenResolution.RES_640X480)
         self._game.set_screen_format(vizdoom.ScreenFormat.RGB24)
         self._game.set_render_hud(True)  # the authors' crop [0:400] removes exactly Doom's status bar
+        for switch in ("weapon", "crosshair", "decals", "particles"):  # off in ppaquette's take_cover.cfg
+            getattr(self._game, f"set_render_{switch}")(False)
+        self._game.set_episode_start_time(EPISODE_START_TIME)
         self._game.set_doom_skill(skill)
         self._game.set_window_visible(False)
         self._game.set_sound_enabled(False)

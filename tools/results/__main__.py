@@ -18,6 +18,7 @@ from pathlib import Path
 from tools.results import report
 from tools.results.catalog import PAPERS, TITLES, known_task
 from tools.results.figures import plot_comparison
+from tools.results.ha2018_figures import ha2018_figures
 from tools.results.lineage import lineage_figures, lineage_table
 from tools.results.ours import RECORDS, Record, RecordError, export_run, load_records, record_path
 from tools.results.published import PUBLISHED, SHARED, VERIFIED_LEGEND, sync_published
@@ -40,6 +41,8 @@ def build(root: Path = ROOT, figures: bool = True, published: Path | None = None
     for paper in PAPERS:
         comparisons = compare(paper, by_paper[paper], published) if paper != "ha2018" else []
         paper_figures = _figures(paper, comparisons, figures_dir, published) if figures else []
+        if figures and paper == "ha2018":  # CMA-ES by generation over the authors' logs; the temperature figure
+            paper_figures += ha2018_figures(by_paper[paper], figures_dir, published)
         written_figures += paper_figures
         results = paper_results(paper, by_paper[paper], comparisons, published)
         (tables_dir / f"{paper}.md").write_text(paper_table(paper, results, paper_figures, published))

@@ -251,6 +251,9 @@ def _doom_table(rows: list[Row], doom: list[Record]) -> str:
         if r.temperature is None and r.file == "ha2018_doom_temperature.csv":
             ours = _doom_random(doom) if "random" in r.method.lower() else ["—", "—", "", ""]
             table.append([r.method, "—", r.value()] + ours)
+    for name, label in (("noop", "always no-op"), ("left", "always left"), ("right", "always right")):
+        if any(_is_number(r.extra.get(f"{name}_policy_score")) for r in doom):
+            table.append([f"{label} (ours only)", "—", "—"] + _doom_random(doom, name, label))
     for r in doom:
         if r.extra.get("temperature") is None:
             table.append([f"{r.method} (ours)", "—", "—"] + _doom_ours([r]))
@@ -273,19 +276,21 @@ def _doom_ours(recs: list[Record]) -> list[object]:
     return [num(dm, ds, 0) if dreams else "—", num(am, asd, 0) + " (over seeds)", n, methods]
 
 
-def _doom_random(recs: list[Record]) -> list[object]:
-    """Our random-policy row: each Doom run scores the uniform random policy on its own evaluation seeds."""
-    runs = [r for r in recs if _is_number(r.extra.get("random_policy_score"))]
-    # the runs of one temperature sweep share V, M and the evaluation seeds: one random measurement, not n
-    runs = list({(r.preset, r.seed, r.extra["random_policy_score"]): r for r in runs}.values())
+def _doom_random(recs: list[Record], policy: str = "random", label: str = "random") -> list[object]:
+    """Our random-policy row (or a constant action's: no-op, left, right): each Doom run scores these trivial
+    policies on its own evaluation seeds."""
+    key = f"{policy}_policy_score"
+    runs = [r for r in recs if _is_number(r.extra.get(key))]
+    # the runs of one temperature sweep share V, M and the evaluation seeds: one measurement, not n
+    runs = list({(r.preset, r.seed, r.extra[key]): r for r in runs}.values())
     if not runs:
         return ["—", "—", "", ""]
     if len(runs) == 1:
         r = runs[0]
-        return ["—", f"{num(r.extra['random_policy_score'], r.extra.get('random_policy_score_std'), 0)} "
-                     f"({r.episodes} trials, same seeds)", "1", f"random ({r.preset}, seed {r.seed})"]
-    mean, std, n = mean_std([float(r.extra["random_policy_score"]) for r in runs])
-    return ["—", num(mean, std, 0) + " (over runs)", n, "random"]
+        return ["—", f"{num(r.extra[key], r.extra.get(f'{policy}_policy_score_std'), 0)} "
+                     f"({r.episodes} trials, same seeds)", "1", f"{label} ({r.preset}, seed {r.seed})"]
+    mean, std, n = mean_std([float(r.extra[key]) for r in runs])
+    return ["—", num(mean, std, 0) + " (over runs)", n, label]
 
 
 def _is_number(value: object) -> bool:
