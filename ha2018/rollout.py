@@ -202,7 +202,6 @@ def collect_job(job: tuple[int, str]) -> tuple[int, bool]:
     seed, path = job
     task, config = _WORKER["task"], _WORKER["config"]
     rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)  # the random-model agent's z samples
     policy = (RepeatUniform(rng, config.collect.repeat_max) if config.collect.policy == "repeat_uniform"
               else random_model_agent(config, task, rng))
     episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True,

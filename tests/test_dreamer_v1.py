@@ -176,18 +176,8 @@ def test_parameter_counts_of_the_paper_model():
 
 # ---- training --------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_training_steps_on_real_dmc_reduce_the_losses():
-    from tools.envs import make_env
-    env = make_env("dmc_cartpole_swingup", 0)
-    obs, _ = env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    steps = {"image": [obs["image"]], "action": [np.zeros(1, np.float32)], "reward": [0.0]}
-    for _ in range(63):
-        action = rng.uniform(-1, 1, 1).astype(np.float32)
-        obs, reward, *_ = env.step(action)
-        steps["image"].append(obs["image"]), steps["action"].append(action), steps["reward"].append(reward)
-    env.close()
-    seqs = {k: np.stack(v).astype(np.uint8 if k == "image" else np.float32) for k, v in steps.items()}
+def test_training_steps_on_real_dmc_reduce_the_losses(random_cartpole_episode):
+    seqs = random_cartpole_episode(63)
     batch = {k: v.reshape(4, 16, *v.shape[1:]) for k, v in seqs.items()}
     torch.manual_seed(0)
     agent = Dreamer({"image": (64, 64, 3)}, 1, tiny_config(cnn_depth=8).agent)

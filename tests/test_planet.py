@@ -259,22 +259,8 @@ def test_presets_resolve():
 
 # ---- slow: real DMC -------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_training_steps_on_real_dmc_reduce_the_losses():
-    from tools.envs import make_env
-
-    env = make_env("dmc_cartpole_swingup", 0, action_repeat=8)
-    obs, _ = env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    steps = {"image": [obs["image"]], "action": [np.zeros(1, np.float32)], "reward": [0.0]}
-    for _ in range(40):
-        action = rng.uniform(-1, 1, 1).astype(np.float32)
-        obs, reward, *_ = env.step(action)
-        steps["image"].append(obs["image"])
-        steps["action"].append(action)
-        steps["reward"].append(reward)
-    env.close()
-    data = {k: np.asarray(v)[None] for k, v in steps.items()}
-    data["reward"] = data["reward"].astype(np.float32)
+def test_training_steps_on_real_dmc_reduce_the_losses(random_cartpole_episode):
+    data = {k: v[None] for k, v in random_cartpole_episode(40, action_repeat=8).items()}
     data["is_first"] = np.zeros((1, 41), bool)
     data["is_first"][0, 0] = True
     batch = {k: np.repeat(v[:, :32], 4, 0) for k, v in data.items()}
