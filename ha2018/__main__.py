@@ -16,7 +16,8 @@ import torch
 
 from ha2018.checks import check_config
 from ha2018.data import atomic_target, remove_stale_temps
-from ha2018.stages import STAGES, Context, StageError
+from ha2018.context import Context, StageError
+from ha2018.stages import STAGES
 from tools.checkpoint import CheckpointError
 from tools.config import ConfigError, load_config, preset_names
 from tools.results import export_run

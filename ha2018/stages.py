@@ -4,96 +4,30 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import cma
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ha2018 import media
+from ha2018.context import (Context, StageError, collected_frames, load_mdnrnn, load_stage_file, load_vae,
+                            seed_torch, stage_finished)
 from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_rollout, load_series,
                          open_collect_log, rollout_paths, save_series, write_json)
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
-from ha2018.models import build_controller, build_mdnrnn, build_vae, pick_device
+from ha2018.models import build_controller, build_mdnrnn, build_vae
 from ha2018.rollout import Pool, agent_job, collect_job
 from ha2018.sequences import make_batches
 from ha2018.verify import (EVAL_SEED, baseline_trials, dream_record, saved_dream_record, split_rollouts,
                            vae_record)
 from ha2018.vae import to_input, vae_loss
 from tools.checkpoint import load_checkpoint, save_checkpoint
-from tools.runs import Run, read_jsonl
+from tools.runs import read_jsonl
 
 CMA_EVAL_SEED = 30_000_000  # the evaluations of the CMA-ES mean (the same seeds every time)
-STREAM = {"vae": 1, "mdnrnn": 2, "video": 3}  # torch's global generator, keyed per stage (see seed_torch)
-
-
-def seed_torch(seed: int, stream: str, *keys: int) -> None:
-    """Seed torch's global generator (V and M initialisation, V's sampling noise) from the run seed, a stage
-    and e.g. an epoch, so a run and its resumption from a checkpoint draw the same numbers."""
-    torch.manual_seed(int(np.random.SeedSequence([seed, STREAM[stream], *keys]).generate_state(1)[0]))
-
-
-class StageError(RuntimeError):
-    """A stage cannot run (missing input of an earlier stage, unusable data)."""
-
-
-@dataclass
-class Context:
-    task: str
-    config: DictConfig
-    run: Run
-    model_dir: Path  # where the data, V and M live (the run dir, or the base run of a temperature sweep)
-
-    @property
-    def dir(self) -> Path:
-        return self.run.dir
-
-    @property
-    def device(self) -> torch.device:
-        return pick_device(self.config)
-
-    @property
-    def rollouts_dir(self) -> Path:
-        return self.model_dir / "data" / "rollouts"
-
-    def path(self, name: str, shared: bool = False) -> Path:
-        """A stage file: data and V/M checkpoints are shared by a sweep, C and evaluation are per run."""
-        base = self.model_dir if shared else self.dir
-        return base / ("data" if name.endswith(".npz") or name.endswith(".json") else "checkpoints") / name
-
-
-# ---- shared helpers ---------------------------------------------------------------------------------------
-def _load(path: Path, stage: str) -> dict:
-    if not path.exists():
-        raise StageError(f"{path} not found: run the '{stage}' stage first")
-    return load_checkpoint(path)
-
-
-def _finished(path: Path) -> bool:
-    return path.exists() and bool(load_checkpoint(path).get("finished", False))
-
-
-def _collected_frames(ctx: Context) -> int:
-    """Real frames used for V and M: the budget before the controller's real-game steps."""
-    return sum(collect_lengths(ctx.model_dir / "data"))
-
-
-def load_vae(ctx: Context):
-    vae = build_vae(ctx.config)
-    vae.load_state_dict(_load(ctx.path("vae.pt", shared=True), "vae")["model"])
-    return vae.eval()
-
-
-def load_mdnrnn(ctx: Context):
-    state = _load(ctx.path("mdnrnn.pt", shared=True), "mdnrnn")
-    m = build_mdnrnn(ctx.config, ctx.task)
-    m.load_state_dict(state["model"])
-    return m.eval(), state["initial_mu"], state["initial_logvar"]
 
 
 # ---- 1. collect ------------------------------------------------------------------------------------------
@@ -128,7 +62,7 @@ def collect(ctx: Context) -> None:
 
 # ---- 2. vae ----------------------------------------------------------------------------------------------
 def vae_complete(ctx: Context) -> bool:
-    return _finished(ctx.path("vae.pt", shared=True))
+    return stage_finished(ctx.path("vae.pt", shared=True))
 
 
 def train_vae(ctx: Context) -> None:
@@ -146,7 +80,7 @@ def train_vae(ctx: Context) -> None:
         optimizer.load_state_dict(state["optimizer"])
         start = state["epoch"]
     drop_rows_after(ctx.dir / "metrics.jsonl", "vae/epoch", start)  # logged by a run killed before its checkpoint
-    frames = _collected_frames(ctx)
+    frames = collected_frames(ctx)
     for epoch in range(start, config.epochs):
         rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
         seed_torch(ctx.config.seed, "vae", epoch + 1)  # V's sampling noise
@@ -194,7 +128,7 @@ def encode_series(ctx: Context) -> None:
 
 # ---- 4. mdnrnn -------------------------------------------------------------------------------------------
 def mdnrnn_complete(ctx: Context) -> bool:
-    return _finished(ctx.path("mdnrnn.pt", shared=True))
+    return stage_finished(ctx.path("mdnrnn.pt", shared=True))
 
 
 def train_mdnrnn(ctx: Context) -> None:
@@ -220,7 +154,7 @@ def train_mdnrnn(ctx: Context) -> None:
     initial = episodes[:1000]  # the authors' initial_z.json: first frame of 1000 rollouts
     initial_mu = torch.from_numpy(np.stack([e["mu"][0] for e in initial]))
     initial_logvar = torch.from_numpy(np.stack([e["logvar"][0] for e in initial]))
-    frames = _collected_frames(ctx)
+    frames = collected_frames(ctx)
     for epoch in range(start, config.epochs):
         rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
         state, losses = None, []
@@ -253,7 +187,7 @@ def train_mdnrnn(ctx: Context) -> None:
 
 # ---- 5. controller ---------------------------------------------------------------------------------------
 def controller_complete(ctx: Context) -> bool:
-    return _finished(ctx.path("controller.pt"))
+    return stage_finished(ctx.path("controller.pt"))
 
 
 def make_fitness(ctx: Context, pool: Pool | None) -> Callable[[np.ndarray, int, int], tuple[np.ndarray, int]]:
@@ -301,7 +235,7 @@ def train_controller(ctx: Context) -> None:
     if config.train_in == "real":
         pool = Pool(ctx.config.workers, ctx.task, ctx.config, load_vae(ctx), load_mdnrnn(ctx)[0])
     fitness_fn = make_fitness(ctx, pool)
-    frames = _collected_frames(ctx)
+    frames = collected_frames(ctx)
     if config.train_in == "dream":
         check_dream(ctx)
     bar = tqdm(range(state["generation"], config.generations), desc=f"controller ({config.train_in})", unit="gen",
@@ -361,11 +295,11 @@ def evaluate_complete(ctx: Context) -> bool:
 
 def evaluate(ctx: Context) -> dict:
     config, task = ctx.config, ctx.task
-    state = _load(ctx.path("controller.pt"), "controller")
+    state = load_stage_file(ctx.path("controller.pt"), "controller")
     params = state["best_params"] if state["best_params"] is not None else state["mean"]
     params = params.float().numpy()
     vae, (m, initial_mu, initial_logvar) = load_vae(ctx), load_mdnrnn(ctx)
-    budget = _collected_frames(ctx) + state.get("real_steps", 0)
+    budget = collected_frames(ctx) + state.get("real_steps", 0)
     trials = real_trials(ctx, state["generation"], budget, params, vae, m)
     returns = np.array(trials["returns"])
     logged = {row.get("trial") for row in ctx.run.episodes("eval")

@@ -18,7 +18,7 @@ from ha2018.rollout import Pool, baseline_job
 from ha2018.sanity import CONSTANT_ACTIONS, dream_baselines, judge_dream, reconstruction_figure, vae_check
 
 if TYPE_CHECKING:
-    from ha2018.stages import Context
+    from ha2018.context import Context
 
 EVAL_SEED = 10_000_000  # real evaluation seeds start here, apart from collection and training seeds
 DREAM_CHECK_SEED = 20_000_000

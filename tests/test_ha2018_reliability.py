@@ -100,17 +100,17 @@ def test_budget_after_a_kill_in_collect_counts_every_frame_on_disk(tmp_path, mon
     monkeypatch.setattr(stages, "collect_job", _fake_collect([30, 3, 40, "kill"]))
     with pytest.raises(KeyboardInterrupt):
         stages.collect(ctx)
-    assert stages._collected_frames(ctx) == 30 + 3 + 40          # dropped rollouts are budget too
+    assert stages.collected_frames(ctx) == 30 + 3 + 40          # dropped rollouts are budget too
     monkeypatch.setattr(stages, "collect_job", _fake_collect([("kill", 25)]))
     with pytest.raises(KeyboardInterrupt):
         stages.collect(ctx)
-    assert stages._collected_frames(ctx) == 30 + 3 + 40 + 25     # written, not yet logged: counted from the file
+    assert stages.collected_frames(ctx) == 30 + 3 + 40 + 25     # written, not yet logged: counted from the file
     with open((ctx.model_dir / "data" / "collect_log.jsonl"), "a") as log:
         log.write('{"rollout": 3, "len')                        # a line cut by a kill
     monkeypatch.setattr(stages, "collect_job", _fake_collect([4, 50]))
     stages.collect(ctx)
     assert stages.collect_complete(ctx)
-    assert stages._collected_frames(ctx) == 30 + 3 + 40 + 25 + 4 + 50
+    assert stages.collected_frames(ctx) == 30 + 3 + 40 + 25 + 4 + 50
     assert (ctx.model_dir / "data" / "collect_log.jsonl").read_text().endswith("\n")
 
 

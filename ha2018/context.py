@@ -1,0 +1,81 @@
+"""What every stage shares: the run context (config, run directory, where data and models live), the stage
+error, per-stage torch seeding and loading the trained V and M."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from ha2018.data import collect_lengths
+from ha2018.models import build_mdnrnn, build_vae, pick_device
+from tools.checkpoint import load_checkpoint
+from tools.runs import Run
+
+STREAM = {"vae": 1, "mdnrnn": 2, "video": 3}  # torch's global generator, keyed per stage (see seed_torch)
+
+
+def seed_torch(seed: int, stream: str, *keys: int) -> None:
+    """Seed torch's global generator (V and M initialisation, V's sampling noise) from the run seed, a stage
+    and e.g. an epoch, so a run and its resumption from a checkpoint draw the same numbers."""
+    torch.manual_seed(int(np.random.SeedSequence([seed, STREAM[stream], *keys]).generate_state(1)[0]))
+
+
+class StageError(RuntimeError):
+    """A stage cannot run (missing input of an earlier stage, unusable data)."""
+
+
+@dataclass
+class Context:
+    task: str
+    config: DictConfig
+    run: Run
+    model_dir: Path  # where the data, V and M live (the run dir, or the base run of a temperature sweep)
+
+    @property
+    def dir(self) -> Path:
+        return self.run.dir
+
+    @property
+    def device(self) -> torch.device:
+        return pick_device(self.config)
+
+    @property
+    def rollouts_dir(self) -> Path:
+        return self.model_dir / "data" / "rollouts"
+
+    def path(self, name: str, shared: bool = False) -> Path:
+        """A stage file: data and V/M checkpoints are shared by a sweep, C and evaluation are per run."""
+        base = self.model_dir if shared else self.dir
+        return base / ("data" if name.endswith(".npz") or name.endswith(".json") else "checkpoints") / name
+
+
+# ---- shared helpers ---------------------------------------------------------------------------------------
+def load_stage_file(path: Path, stage: str) -> dict:
+    if not path.exists():
+        raise StageError(f"{path} not found: run the '{stage}' stage first")
+    return load_checkpoint(path)
+
+
+def stage_finished(path: Path) -> bool:
+    return path.exists() and bool(load_checkpoint(path).get("finished", False))
+
+
+def collected_frames(ctx: Context) -> int:
+    """Real frames used for V and M: the budget before the controller's real-game steps."""
+    return sum(collect_lengths(ctx.model_dir / "data"))
+
+
+def load_vae(ctx: Context):
+    vae = build_vae(ctx.config)
+    vae.load_state_dict(load_stage_file(ctx.path("vae.pt", shared=True), "vae")["model"])
+    return vae.eval()
+
+
+def load_mdnrnn(ctx: Context):
+    state = load_stage_file(ctx.path("mdnrnn.pt", shared=True), "mdnrnn")
+    m = build_mdnrnn(ctx.config, ctx.task)
+    m.load_state_dict(state["model"])
+    return m.eval(), state["initial_mu"], state["initial_logvar"]
