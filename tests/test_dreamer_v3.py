@@ -250,6 +250,11 @@ def test_presets_compose_and_errors_are_one_line(capsys):
     paper = load_config(CONFIG, expand_presets("dmcproprio_walker_walk", "paper"))
     assert paper.run.train_ratio == 1024 and paper.agent.rssm.deter == 512
     assert load_config(CONFIG, expand_presets("atari_pong", "paper")).run.train_ratio == 128
+    # small applies its per-benchmark block after itself: DMC proprio only (repeat 8, ratio 256)
+    assert expand_presets("dmcproprio_cartpole_swingup", "small") == ["dmc_proprio", "small", "small_dmc_proprio"]
+    assert expand_presets("dmc_cartpole_swingup", "small") == ["dmc_vision", "small"]
+    small = load_config(CONFIG, expand_presets("dmcproprio_cartpole_swingup", "small"))
+    assert small.run.train_ratio == 256 and small.env.dmcproprio.action_repeat == 8
     with pytest.raises(ConfigError):
         load_config(CONFIG, ["nonsense"])
     assert main(["train", "--task", "pong", "--preset", "small"]) == 2
@@ -259,6 +264,7 @@ def test_presets_compose_and_errors_are_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 4 and all(line.startswith("error: ") for line in err)
     assert "unknown preset 'tiny'; valid: paper, size1m" in err[1] and "small" in err[1]
+    assert "small_dmc_proprio" not in err[1]
 
 
 def test_crafter_score_is_geometric_mean_of_success_rates():

@@ -34,9 +34,11 @@ def benchmark_presets(config_path: Path, benchmarks: dict[str, str], paper: str,
                       ) -> list[str]:
     """Config blocks for ``preset`` where ``paper`` stands for the task's benchmark block (picked by the task's
     prefix from ``benchmarks``) and every other named block is applied after it: 'small' -> [benchmark,
-    'small']; 'paper,size12m' -> [benchmark, 'size12m']."""
+    'small'] (then 'small_<benchmark>' where the file has that block, e.g. small_dmc_proprio); 'paper,size12m' ->
+    [benchmark, 'size12m']."""
     names = [name.strip() for name in preset.split(",") if name.strip()]
-    valid = ["paper", *(name for name in preset_names(config_path) if name not in benchmarks.values())]
+    valid = ["paper", *(name for name in preset_names(config_path) if name not in benchmarks.values()
+                        and not name.endswith(tuple(f"_{block}" for block in benchmarks.values())))]
     for name in names:
         if name not in valid:
             raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(valid)} (comma-separated, applied in "
@@ -44,7 +46,12 @@ def benchmark_presets(config_path: Path, benchmarks: dict[str, str], paper: str,
     suite = task.split("_", 1)[0]
     if suite not in benchmarks:
         raise ConfigError(f"{paper} has no benchmark for task {task!r}; task prefixes: {', '.join(benchmarks)}")
-    return [benchmarks[suite]] + [name for name in names if name != "paper"]
+    available = preset_names(config_path)
+    blocks = [benchmarks[suite]]
+    for name in names:
+        if name != "paper":  # a named preset, then its block for this benchmark where there is one
+            blocks += [name] + [f"{name}_{benchmarks[suite]}"] * (f"{name}_{benchmarks[suite]}" in available)
+    return blocks
 
 
 def benchmark_config(config_path: Path, benchmarks: dict[str, str], paper: str, task: str, preset: str, seed: int,
