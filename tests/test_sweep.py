@@ -166,3 +166,21 @@ def test_ha2018_ray_backend_matches_the_pool(ray_session) -> None:
             returns[backend, workers] = list(pool.imap(agent_job, jobs))
     assert returns["pool", 1] == returns["pool", 2] == returns["ray", 2]
     assert len({ret for ret, _ in returns["ray", 2]}) > 1  # the candidates differ
+
+
+def test_status_counts_a_submitted_cell_as_queued_until_its_process_starts(toy: Path) -> None:
+    """One core, two cells: the progress line says 1 running and 1 queued, not 2 running; a log left by an
+    earlier sweep does not count as a start."""
+    from tools.sweep.runner import LOG_NAME, Status
+    cells = load_grid("toypaper", "two", toy)
+    status = Status(cells, toy / "runs", retries=0)
+    for i, cell in enumerate(cells):
+        log = cell.run_dir(status.runs) / LOG_NAME
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("\n=== attempt 1 on host at t: python ...\n")  # an earlier sweep's attempt
+        status.running[i] = (cell, 1)
+        status.logged[cell] = 1
+    assert "running 0, queued 2" in status.line()
+    with open(cells[0].run_dir(status.runs) / LOG_NAME, "a") as log:
+        log.write("\n=== attempt 1 on host at t: python ...\n")  # this sweep's process of the first cell started
+    assert "running 1, queued 1" in status.line()

@@ -60,6 +60,7 @@ class Status:
     given_up: list[Cell] = field(default_factory=list)
     running: dict[object, tuple[Cell, int]] = field(default_factory=dict)  # ray ref -> (cell, attempt)
     start_steps: dict[Cell, int] = field(default_factory=dict)
+    logged: dict[Cell, int] = field(default_factory=dict)  # attempts in the cell's log when it was last submitted
     start_time: float = field(default_factory=time.time)
 
     def steps_per_second(self) -> float:
@@ -68,9 +69,14 @@ class Status:
         moved = sum(max(0, last_step(c.run_dir(self.runs)) - self.start_steps.get(c, 0)) for c in ran)
         return moved / max(time.time() - self.start_time, 1e-9)
 
+    def started(self) -> int:
+        """Submitted cells whose process has started: their attempt line is in the log (the rest wait for a core)."""
+        return sum(_attempts(cell.run_dir(self.runs)) > self.logged[cell] for cell, _ in self.running.values())
+
     def line(self) -> str:
-        return (f"done {len(self.done)}/{len(self.cells)} (skipped {len(self.skipped)}), running "
-                f"{len(self.running)}, failed {len(self.given_up)} (retrying {self.retrying()}), "
+        started = self.started()
+        return (f"done {len(self.done)}/{len(self.cells)} (skipped {len(self.skipped)}), running {started}, "
+                f"queued {len(self.running) - started}, failed {len(self.given_up)} (retrying {self.retrying()}), "
                 f"{self.steps_per_second():.1f} env steps/s")
 
     def retrying(self) -> int:
@@ -103,11 +109,18 @@ def sweep(cells: list[Cell], runs: Path, cwd: Path, retries: int, poll_s: float 
     return status
 
 
+def _attempts(run_dir: Path) -> int:
+    """Attempts started in this run directory (over every sweep that ran it: the log is appended to)."""
+    log = run_dir / LOG_NAME
+    return log.read_text(errors="replace").count("\n=== attempt ") if log.exists() else 0
+
+
 def _submit(remote, status: Status, cell: Cell, attempt: int, cwd: Path) -> None:
     run_dir = cell.run_dir(status.runs).resolve()
     ref = remote.options(num_cpus=cell.cpus, max_retries=0).remote(cell.argv(run_dir), str(run_dir), str(cwd),
                                                                    cell.cpus, attempt)
     status.running[ref] = (cell, attempt)
+    status.logged[cell] = _attempts(run_dir)
 
 
 def _result(ray, ref) -> int | str:
