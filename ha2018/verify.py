@@ -4,6 +4,7 @@ policies' real-game trials on the evaluation seeds (``data/baselines.json``) and
 (``data/dream_check.json``). See ``sanity.py`` for what each measures."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,6 +70,15 @@ def baseline_trials(ctx: "Context") -> dict[str, list[float]]:
     return returns
 
 
+def model_digest(model: torch.nn.Module) -> str:
+    """A short fingerprint of a model's parameters (which M a saved check was made with)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def saved_dream_record(ctx: "Context") -> dict:
     """The dream check the controller stage made ({} if it made none)."""
     path = ctx.path("dream_check.json")
@@ -79,7 +89,7 @@ def dream_record(ctx: "Context", m, initial_mu: torch.Tensor, initial_logvar: to
     """The dream check at the controller's temperature: trivial policies in the dream against the game."""
     config, path = ctx.config, ctx.path("dream_check.json")
     key = {"temperature": float(config.controller.temperature), "trials": config.checks.dream_trials,
-           "done_mode": config.controller.done_mode}
+           "done_mode": config.controller.done_mode, "mdnrnn": model_digest(m)}  # M retrained: checked anew
     saved = saved_dream_record(ctx)
     if saved.get("key") == key:
         return saved

@@ -186,6 +186,12 @@ def test_controller_refuses_a_dream_that_fails_its_check(tmp_path, monkeypatch, 
     check = json.loads((tmp_path / "data" / "dream_check.json").read_text())
     assert check["left_dream"] == 500 and check["right_dream"] == 1 and not check["passed"]
     assert main(args + ["--set", "checks.refuse_bad_dream=false"]) == 0  # told to: trains in it
+    save_checkpoint(tmp_path / "checkpoints" / "mdnrnn.pt", {  # M retrained (dies at once): checked anew
+        "model": tiny_m(done_bias=40.0).state_dict(), "initial_mu": torch.ones(4, 1),
+        "initial_logvar": torch.full((4, 1), -10.0), "finished": True})
+    (tmp_path / "checkpoints" / "controller.pt").unlink()
+    assert main(args) == 0
+    assert json.loads((tmp_path / "data" / "dream_check.json").read_text())["left_dream"] == 1
 
 
 def test_judge_dream_flags_an_easy_dream_and_passes_a_faithful_one():
