@@ -59,8 +59,18 @@ def load_stage_file(path: Path, stage: str) -> dict:
     return load_checkpoint(path)
 
 
-def stage_finished(path: Path) -> bool:
-    return path.exists() and bool(load_checkpoint(path).get("finished", False))
+def stage_finished(path: Path, counter: str, wanted: int) -> bool:
+    """A stage's checkpoint has reached the configured length (``counter``: epoch or generation), so a resumed
+    run with a raised ``vae.epochs``, ``mdnrnn.epochs`` or ``controller.generations`` trains on."""
+    return path.exists() and load_checkpoint(path).get(counter, 0) >= wanted
+
+
+def refuse_if_used(ctx: Context, stage: str, downstream: Path) -> None:
+    """A finished stage trained on (its length raised) after a later stage used it would leave that stage's
+    output made from the old model: refused, with the way out."""
+    if downstream.exists():
+        raise StageError(f"{stage} would train on after {downstream.name} was made from it: start a new --logdir "
+                         f"(or delete {downstream} and what follows it)")
 
 
 def collected_frames(ctx: Context) -> int:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ha2018 import media
 from ha2018.context import (Context, StageError, collected_frames, load_mdnrnn, load_stage_file, load_vae,
-                            seed_torch, stage_finished)
+                            refuse_if_used, seed_torch, stage_finished)
 from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_rollout, load_series,
                          open_collect_log, rollout_paths, save_series, write_json)
 from ha2018.dream import BatchedDream, dream_returns
@@ -62,7 +62,7 @@ def collect(ctx: Context) -> None:
 
 # ---- 2. vae ----------------------------------------------------------------------------------------------
 def vae_complete(ctx: Context) -> bool:
-    return stage_finished(ctx.path("vae.pt", shared=True))
+    return stage_finished(ctx.path("vae.pt", shared=True), "epoch", ctx.config.vae.epochs)
 
 
 def train_vae(ctx: Context) -> None:
@@ -79,6 +79,9 @@ def train_vae(ctx: Context) -> None:
         vae.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = state["epoch"]
+        if start < config.epochs:
+            refuse_if_used(ctx, "V", ctx.path("series.npz", shared=True))
+            ctx.path("vae_check.json", shared=True).unlink(missing_ok=True)  # made from the V that trains on
     drop_rows_after(ctx.dir / "metrics.jsonl", "vae/epoch", start)  # logged by a run killed before its checkpoint
     frames = collected_frames(ctx)
     for epoch in range(start, config.epochs):
@@ -98,8 +101,7 @@ def train_vae(ctx: Context) -> None:
             bar.set_postfix(loss=f"{loss.item():.1f}", recon=f"{reconstruction.item():.1f}", kl=f"{kl.item():.1f}")
         ctx.run.log_metrics(frames, {"vae/loss": loss.item(), "vae/reconstruction": reconstruction.item(),
                                      "vae/kl": kl.item(), "vae/epoch": epoch + 1})
-        save_checkpoint(path, {"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                               "finished": epoch + 1 == config.epochs})
+        save_checkpoint(path, {"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1})
     if vae_complete(ctx):
         record = vae_record(ctx, vae.eval())
         print(f"[ha2018] V check: held-out error {record['vae_heldout_error']:.1f} per image, mean frame "
@@ -128,7 +130,7 @@ def encode_series(ctx: Context) -> None:
 
 # ---- 4. mdnrnn -------------------------------------------------------------------------------------------
 def mdnrnn_complete(ctx: Context) -> bool:
-    return stage_finished(ctx.path("mdnrnn.pt", shared=True))
+    return stage_finished(ctx.path("mdnrnn.pt", shared=True), "epoch", ctx.config.mdnrnn.epochs)
 
 
 def train_mdnrnn(ctx: Context) -> None:
@@ -150,6 +152,8 @@ def train_mdnrnn(ctx: Context) -> None:
         m.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, step = state["epoch"], state["step"]
+        if start < config.epochs:
+            refuse_if_used(ctx, "M", ctx.path("controller.pt"))
     drop_rows_after(ctx.dir / "metrics.jsonl", "mdnrnn/epoch", start)  # logged by a run killed before its checkpoint
     initial = episodes[:1000]  # the authors' initial_z.json: first frame of 1000 rollouts
     initial_mu = torch.from_numpy(np.stack([e["mu"][0] for e in initial]))
@@ -181,13 +185,12 @@ def train_mdnrnn(ctx: Context) -> None:
         ctx.run.log_metrics(frames, {"mdnrnn/loss": mean[0], "mdnrnn/z_loss": mean[1], "mdnrnn/done_loss": mean[2],
                                      "mdnrnn/epoch": epoch + 1, "mdnrnn/episodes_left_out": short})
         save_checkpoint(path, {"model": m.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                               "step": step, "initial_mu": initial_mu, "initial_logvar": initial_logvar,
-                               "finished": epoch + 1 == config.epochs})
+                               "step": step, "initial_mu": initial_mu, "initial_logvar": initial_logvar})
 
 
 # ---- 5. controller ---------------------------------------------------------------------------------------
 def controller_complete(ctx: Context) -> bool:
-    return stage_finished(ctx.path("controller.pt"))
+    return stage_finished(ctx.path("controller.pt"), "generation", ctx.config.controller.generations)
 
 
 def make_fitness(ctx: Context, pool: Pool | None) -> Callable[[np.ndarray, int, int], tuple[np.ndarray, int]]:
@@ -260,16 +263,12 @@ def train_controller(ctx: Context) -> None:
                     state["best_eval"], state["best_params"] = score, torch.from_numpy(es.mean.copy())
             state["history"].append(record)
             state.update(generation=generation + 1, real_steps=state["real_steps"] + real_steps,
-                         mean=torch.from_numpy(es.mean.copy()), sigma=float(es.sigma),
-                         finished=generation + 1 == config.generations)
+                         mean=torch.from_numpy(es.mean.copy()), sigma=float(es.sigma))
             bar.set_postfix(best=f"{record['best']:.0f}", mean=f"{record['mean']:.0f}",
                             best_eval=f"{state['best_eval']:.0f}")
             ctx.run.log_metrics(frames + state["real_steps"], {f"controller/{k}": v for k, v in record.items()})
             save_checkpoint(path, state)
             media.plot_fitness(state["history"], ctx.dir / "fitness.png", config.train_in)
-        if state["generation"] >= config.generations and not state.get("finished"):  # budget lowered on resume
-            state["finished"] = True
-            save_checkpoint(path, state)
     finally:
         if pool:
             pool.close()
@@ -290,7 +289,10 @@ def check_dream(ctx: Context) -> None:
 # ---- 6. evaluate -----------------------------------------------------------------------------------------
 def evaluate_complete(ctx: Context) -> bool:
     summary = ctx.dir / "summary.json"
-    return summary.exists() and json.loads(summary.read_text()).get("finished", False)
+    if not (summary.exists() and json.loads(summary.read_text()).get("finished", False)):
+        return False  # and not when the controller has trained on since (controller.generations raised)
+    return json.loads(summary.read_text()).get("generations") == load_stage_file(ctx.path("controller.pt"),
+                                                                               "controller")["generation"]
 
 
 def evaluate(ctx: Context) -> dict:

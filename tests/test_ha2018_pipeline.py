@@ -36,6 +36,12 @@ def test_doom_pipeline_end_to_end_and_resume(tmp_path, capsys):
     assert len(list((tmp_path / "data" / "rollouts").glob("rollout_*.npz"))) == 3
     out = run("doom_take_cover", tmp_path, extra, capsys)  # everything is complete now
     assert out.count("complete, skipped") == 6
+    out = run("doom_take_cover", tmp_path, extra + ["controller.generations=2"], capsys)  # a longer budget
+    assert out.count("complete, skipped") == 4 and json.loads((tmp_path / "summary.json").read_text())[
+        "generations"] == 2  # C trained on from its checkpoint and was evaluated again
+    args = ["mdnrnn", "--task", "doom_take_cover", "--preset", "small", "--logdir", str(tmp_path)]
+    assert main(args + [x for item in TINY + extra + ["mdnrnn.epochs=2"] for x in ("--set", item)]) == 2
+    assert "M would train on after controller.pt was made from it" in capsys.readouterr().err
 
 
 @pytest.mark.slow
