@@ -1,4 +1,4 @@
-"""Command line: ``python -m dreamer_v3 train --task dmcproprio_cartpole_balance --preset small --seed 0`` and
+"""Command line: ``python -m dreamer_v3 train --task dmcproprio_cartpole_swingup --preset small --seed 0`` and
 ``python -m dreamer_v3 baseline ...`` (the shared ``tools.cli``).
 
 ``--preset`` takes one or more comma-separated config blocks, applied in order after ``defaults``. ``paper``
