@@ -14,7 +14,8 @@ from tools.runs import read_jsonl
 TINY = ["threads=1", "batch_size=4", "batch_length=16", "agent.units=32", "agent.depth=2",
         "agent.rssm.deter=64", "agent.rssm.hidden=32", "agent.rssm.stoch=4", "agent.imag_length=5",
         "agent.opt.warmup=0", "agent.opt.lr=1e-3", "run.train_ratio=32", "run.log_every=40",
-        "run.save_every=100000", "replay.size=2000"]
+        "run.save_every=100000", "replay.size=2000",
+        "env.dmcproprio.action_repeat=2"]  # the tests were sized at repeat 2 (small_dmc_proprio: 8)
 
 
 def run_tiny(task: str, steps: int, logdir, extra=()):

@@ -87,7 +87,8 @@ def test_stale_temp_files_are_removed_and_a_file_logdir_is_one_line(tmp_path):
 # ---- kill-and-resume soak ------------------------------------------------------------------------
 TINY = ["threads=1", "batch_size=4", "batch_length=16", "agent.units=32", "agent.depth=2", "agent.rssm.deter=64",
         "agent.rssm.hidden=32", "agent.rssm.stoch=4", "agent.imag_length=5", "agent.opt.warmup=0",
-        "run.train_ratio=32", "run.log_every=40", "run.save_every=200", "replay.size=4000", "run.steps=2000"]
+        "run.train_ratio=32", "run.log_every=40", "run.save_every=200", "replay.size=4000", "run.steps=2000",
+        "env.dmcproprio.action_repeat=2"]  # sized at repeat 2 (the small_dmc_proprio block sets 8)
 
 
 def launch(logdir: Path, kill_at: str | None = None) -> subprocess.Popen:
