@@ -288,11 +288,11 @@ def check_dream(ctx: Context) -> None:
 
 # ---- 6. evaluate -----------------------------------------------------------------------------------------
 def evaluate_complete(ctx: Context) -> bool:
-    summary = ctx.dir / "summary.json"
-    if not (summary.exists() and json.loads(summary.read_text()).get("finished", False)):
+    path = ctx.dir / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    if not summary.get("finished", False):
         return False  # and not when the controller has trained on since (controller.generations raised)
-    return json.loads(summary.read_text()).get("generations") == load_stage_file(ctx.path("controller.pt"),
-                                                                               "controller")["generation"]
+    return summary.get("generations") == load_stage_file(ctx.path("controller.pt"), "controller")["generation"]
 
 
 def evaluate(ctx: Context) -> dict:

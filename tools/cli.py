@@ -37,7 +37,8 @@ def benchmark_presets(config_path: Path, benchmarks: dict[str, str], paper: str,
     'small'] (then 'small_<benchmark>' where the file has that block, e.g. small_dmc_proprio); 'paper,size12m' ->
     [benchmark, 'size12m']."""
     names = [name.strip() for name in preset.split(",") if name.strip()]
-    valid = ["paper", *(name for name in preset_names(config_path) if name not in benchmarks.values()
+    available = preset_names(config_path)
+    valid = ["paper", *(name for name in available if name not in benchmarks.values()
                         and not name.endswith(tuple(f"_{block}" for block in benchmarks.values())))]
     for name in names:
         if name not in valid:
@@ -46,7 +47,6 @@ def benchmark_presets(config_path: Path, benchmarks: dict[str, str], paper: str,
     suite = task.split("_", 1)[0]
     if suite not in benchmarks:
         raise ConfigError(f"{paper} has no benchmark for task {task!r}; task prefixes: {', '.join(benchmarks)}")
-    available = preset_names(config_path)
     blocks = [benchmarks[suite]]
     for name in names:
         if name != "paper":  # a named preset, then its block for this benchmark where there is one
