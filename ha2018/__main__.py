@@ -1,7 +1,8 @@
 """python -m ha2018 <stage> --task carracing|doom_take_cover --preset paper|small [--set key=value ...]
 
-Stages: collect, vae, series, mdnrnn, controller, evaluate; ``all`` runs them in order and skips the complete
-ones; ``temperature-sweep`` trains and evaluates Doom controllers at each tau of ``sweep.temperatures`` on one
+Stages: collect, vae, series, mdnrnn, controller, evaluate; ``all`` runs them in order, for every round of the
+iterative procedure (``iterate.rounds``; a single stage works on ``--round``, default the last), and skips the
+complete ones; ``temperature-sweep`` trains and evaluates Doom controllers at each tau of ``sweep.temperatures`` on one
 V and M. A finished run's record is written to results/runs/ only with ``--export`` (it never replaces the
 record of a different run: ``python -m tools.results --export RUN_DIR --replace`` does that).
 """
@@ -17,6 +18,7 @@ import torch
 from ha2018.checks import check_config
 from ha2018.data import atomic_target, remove_stale_temps
 from ha2018.context import Context, StageError
+from ha2018.rounds import carry_into_more_rounds, pipeline
 from ha2018.stages import STAGES
 from tools.checkpoint import CheckpointError
 from tools.config import ConfigError, load_config, preset_names
@@ -31,7 +33,7 @@ COMMANDS = (*STAGES, "all", "temperature-sweep")
 # the stages continue from their checkpoints (a lowered controller.generations ends the controller early), and
 # the choice to train in a dream that failed its check
 SAFE_TO_CHANGE = ("device", "threads", "workers", "backend", "vae.epochs", "mdnrnn.epochs", "controller.generations",
-                  "checks.refuse_bad_dream")
+                  "checks.refuse_bad_dream", "iterate.rounds")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,6 +45,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set controller.generations=50")
+    parser.add_argument("--round", type=int, default=None,
+                        help="the round of the iterative procedure a single stage works on (default: the last)")
     parser.add_argument("--logdir", default=None, help="run directory (default runs/ha2018/<task>/<preset>_seed<N>)")
     parser.add_argument("--export", action="store_true",
                         help="write the finished run's record to results/runs/ (python -m tools.results --export)")
@@ -66,19 +70,21 @@ def open_context(task: str, preset: str, overrides: list[str], logdir: str | Pat
     run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models",
                      strict=True, safe_keys=SAFE_TO_CHANGE)
     ctx = Context(task, config, run, model_dir or run.dir)
+    carry_into_more_rounds(ctx)
     for folder in (ctx.rollouts_dir, ctx.rollouts_dir.parent, run.dir, run.dir / "data", run.dir / "videos",
                    run.dir / "sweep"):
         remove_stale_temps(folder)  # writes a kill interrupted (their writer process is gone)
     return ctx
 
 
-def run_stages(ctx: Context, names: list[str]) -> None:
-    for name in names:
+def run_stages(steps: list[tuple[Context, str]]) -> None:
+    for ctx, name in steps:
         complete, stage = STAGES[name]
+        where = f"round {ctx.at_round}, {ctx.dir}" if ctx.config.iterate.rounds > 1 else ctx.dir
         if complete(ctx):
-            print(f"[ha2018] {name}: complete, skipped ({ctx.dir})")
+            print(f"[ha2018] {name}: complete, skipped ({where})")
             continue
-        print(f"[ha2018] {name}: running ({ctx.dir})")
+        print(f"[ha2018] {name}: running ({where})")
         stage(ctx)
 
 
@@ -95,13 +101,13 @@ def temperature_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
     if args.task != "doom_take_cover":
         raise StageError("temperature-sweep is the Doom experiment: use --task doom_take_cover")
     base = open_context(args.task, args.preset, overrides, args.logdir)
-    run_stages(base, ["collect", "vae", "series", "mdnrnn"])
+    run_stages(pipeline(base)[:-2])  # every round but the last controller
     rows = []
     for tau in base.config.sweep.temperatures:
         ctx = base if tau == base.config.controller.temperature else open_context(  # the base run is one point
             args.task, args.preset, [*overrides, f"controller.temperature={tau}"],
             base.dir / "sweep" / f"tau_{tau:.2f}", model_dir=base.dir)
-        run_stages(ctx, ["controller", "evaluate"])
+        run_stages([(ctx, "controller"), (ctx, "evaluate")])
         if args.export:
             export(ctx.dir)
         summary = json.loads((ctx.dir / "summary.json").read_text())
@@ -121,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             temperature_sweep(args, overrides)
             return 0
         ctx = open_context(args.task, args.preset, overrides, args.logdir)
-        run_stages(ctx, list(STAGES) if args.command == "all" else [args.command])
+        if args.round is not None and not 1 <= args.round <= ctx.config.iterate.rounds:
+            raise StageError(f"--round must be from 1 to iterate.rounds={ctx.config.iterate.rounds}, got {args.round}")
+        run_stages(pipeline(ctx) if args.command == "all" else [(ctx.at(args.round or ctx.at_round), args.command)])
         if args.command in ("all", "evaluate"):
             print(json.dumps({k: v for k, v in json.loads((ctx.dir / "summary.json").read_text()).items()
                               if k not in ("versions",)}, indent=1))

@@ -2,7 +2,7 @@
 error, per-stage torch seeding and loading the trained V and M."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,18 @@ class Context:
     config: DictConfig
     run: Run
     model_dir: Path  # where the data, V and M live (the run dir, or the base run of a temperature sweep)
+    round: int | None = None  # the round of the iterative procedure a stage works on (None: the last)
+
+    def at(self, round: int) -> "Context":
+        return replace(self, round=round)
+
+    @property
+    def at_round(self) -> int:
+        return self.round or self.config.iterate.rounds
+
+    @property
+    def last_round(self) -> bool:
+        return self.at_round == self.config.iterate.rounds
 
     @property
     def dir(self) -> Path:
@@ -50,6 +62,28 @@ class Context:
         """A stage file: data and V/M checkpoints are shared by a sweep, C and evaluation are per run."""
         base = self.model_dir if shared else self.dir
         return base / ("data" if name.endswith(".npz") or name.endswith(".json") else "checkpoints") / name
+
+    def round_path(self, name: str, round: int | None = None) -> Path:
+        """A per-round file (the controller, its dream check): ``name`` in this run for the last round, as a run
+        of one round has it; ``<stem>_round<r><suffix>`` beside the data for an earlier round, whose controller
+        collected data for M (a temperature sweep's runs share them)."""
+        r = round or self.at_round
+        stem, dot, suffix = name.partition(".")
+        return self.path(name) if r == self.config.iterate.rounds else self.path(f"{stem}_round{r}{dot}{suffix}", True)
+
+    def metric(self, stage: str) -> str:
+        """The metrics prefix of a stage in this round: ``controller``, then ``controller_round2`` and so on."""
+        return stage if self.at_round == 1 else f"{stage}_round{self.at_round}"
+
+
+def rollouts_wanted(config: DictConfig, round: int) -> int:
+    """Rollouts on disk once round ``round`` has collected: the first collection, then the extra rounds'."""
+    return config.collect.rollouts + (round - 1) * config.iterate.rollouts
+
+
+def mdnrnn_epochs(config: DictConfig, round: int) -> int:
+    """M's epochs once round ``round`` has trained it: M trains on in every round (on all the data so far)."""
+    return config.mdnrnn.epochs + (round - 1) * config.iterate.mdnrnn_epochs
 
 
 # ---- shared helpers ---------------------------------------------------------------------------------------
@@ -89,3 +123,4 @@ def load_mdnrnn(ctx: Context):
     m = build_mdnrnn(ctx.config, ctx.task)
     m.load_state_dict(state["model"])
     return m.eval(), state["initial_mu"], state["initial_logvar"]
+

@@ -159,6 +159,11 @@ def save_series(path: Path, mus: list[np.ndarray], logvars: list[np.ndarray], ac
                             lengths=np.array([len(m) for m in mus]))
 
 
+def series_count(path: Path) -> int:
+    """How many rollouts a series holds."""
+    return len(_load_npz(path, SERIES_KEYS, "series", only=("lengths",))["lengths"])
+
+
 def load_series(path: Path) -> list[dict[str, np.ndarray]]:
     """The series as a list of episodes {mu, logvar, actions, dones} (float32)."""
     arrays = _load_npz(path, SERIES_KEYS, "series")

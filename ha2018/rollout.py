@@ -196,14 +196,19 @@ def _env():
     return _WORKER["env"]
 
 
-def collect_job(job: tuple[int, str]) -> tuple[int, bool]:
-    """Record one random-policy rollout to ``path`` (compressed); returns its length and whether it was kept
-    (rollouts of ``min_length`` frames or fewer are dropped, as the authors did)."""
-    seed, path = job
+def collect_job(job: tuple[int, str, np.ndarray | None]) -> tuple[int, bool]:
+    """Record one rollout to ``path`` (compressed): of the random collection policy, or with controller
+    ``params`` of the V+M+C agent (a later round of the iterative procedure). Returns its length and whether it
+    was kept (rollouts of ``min_length`` frames or fewer are dropped, as the authors did)."""
+    seed, path, params = job
     task, config = _WORKER["task"], _WORKER["config"]
-    rng = np.random.default_rng(seed)
-    policy = (RepeatUniform(rng, config.collect.repeat_max) if config.collect.policy == "repeat_uniform"
-              else random_model_agent(config, task, rng))
+    if params is None:
+        rng = np.random.default_rng(seed)
+        policy = (RepeatUniform(rng, config.collect.repeat_max) if config.collect.policy == "repeat_uniform"
+                  else random_model_agent(config, task, rng))
+    else:
+        policy = Agent(task, _WORKER["vae"], _WORKER["m"], _WORKER["controller"], torch.from_numpy(params),
+                       config.controller.inputs)
     episode = run_episode(_env(), policy, task, seed, config.collect.max_frames, record=True,
                           full_episode=config.collect.full_episode)
     if episode["length"] <= config.collect.min_length:

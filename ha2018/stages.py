@@ -13,12 +13,13 @@ from tqdm import tqdm
 
 from ha2018 import media
 from ha2018.context import (Context, StageError, collected_frames, load_mdnrnn, load_stage_file, load_vae,
-                            refuse_if_used, seed_torch, stage_finished)
+                            mdnrnn_epochs, refuse_if_used, rollouts_wanted, seed_torch, stage_finished)
 from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_rollout, load_series,
-                         open_collect_log, rollout_paths, save_series, write_json)
+                         open_collect_log, rollout_paths, save_series, series_count, write_json)
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
 from ha2018.models import build_controller, build_mdnrnn, build_vae
+from ha2018.rounds import earlier_rounds, round_controller
 from ha2018.rollout import Pool, agent_job, collect_job
 from ha2018.sequences import make_batches
 from ha2018.verify import (EVAL_SEED, baseline_trials, dream_record, saved_dream_record, split_rollouts,
@@ -28,27 +29,37 @@ from tools.checkpoint import load_checkpoint, save_checkpoint
 from tools.runs import read_jsonl
 
 CMA_EVAL_SEED = 30_000_000  # the evaluations of the CMA-ES mean (the same seeds every time)
+ROUND_SEED = 40_000_000  # the later rounds' collection rollouts
 
 
 # ---- 1. collect ------------------------------------------------------------------------------------------
 def collect_complete(ctx: Context) -> bool:
-    """Every rollout on disk and the collect row logged (a kill between the last file and the row reruns collect,
-    which then only logs the row)."""
-    return len(rollout_paths(ctx.rollouts_dir)) >= ctx.config.collect.rollouts and any(
-        "collect/rollouts" in row for row in read_jsonl(ctx.dir / "metrics.jsonl"))
+    """Every rollout of this round on disk and its collect row logged (a kill between the last file and the row
+    reruns collect, which then only logs the row)."""
+    return len(rollout_paths(ctx.rollouts_dir)) >= rollouts_wanted(ctx.config, ctx.at_round) and any(
+        f"{ctx.metric('collect')}/rollouts" in row for row in read_jsonl(ctx.dir / "metrics.jsonl"))
 
 
 def collect(ctx: Context) -> None:
-    config, wanted = ctx.config, ctx.config.collect.rollouts
+    """Round 1: the random collection policy. A later round (the paper's iterative training procedure): the
+    V+M+C agent of the round before, with its M, on seeds of its own."""
+    config, r = ctx.config, ctx.at_round
+    first, wanted = rollouts_wanted(config, r - 1) if r > 1 else 0, rollouts_wanted(config, r)
+    params, models, seeds = None, (), config.seed * 1_000_000
+    if r > 1:
+        params, models = round_controller(ctx, r - 1), (load_vae(ctx), load_mdnrnn(ctx)[0])
+        seeds = ROUND_SEED + config.seed * 100_000
     ctx.rollouts_dir.mkdir(parents=True, exist_ok=True)
     lengths = collect_lengths(ctx.model_dir / "data")  # every env step is budget, dropped rollouts included
-    bar = tqdm(total=wanted, desc="collect", unit="rollout", initial=len(rollout_paths(ctx.rollouts_dir)))
-    with Pool(config.workers, ctx.task, config) as pool, open(open_collect_log(ctx.model_dir / "data"), "a") as log:
+    done = len([p for p in rollout_paths(ctx.rollouts_dir) if first <= int(p.stem.split("_")[1]) < wanted])
+    bar = tqdm(total=wanted - first, desc=f"collect (round {r})", unit="rollout", initial=done)
+    with Pool(config.workers, ctx.task, config, *models) as pool, \
+            open(open_collect_log(ctx.model_dir / "data"), "a") as log:
         for attempt in range(100):
-            missing = [i for i in range(wanted) if not (ctx.rollouts_dir / f"rollout_{i:05d}.npz").exists()]
+            missing = [i for i in range(first, wanted) if not (ctx.rollouts_dir / f"rollout_{i:05d}.npz").exists()]
             if not missing:
                 break
-            jobs = [(config.seed * 1_000_000 + i + attempt * wanted, str(ctx.rollouts_dir / f"rollout_{i:05d}.npz"))
+            jobs = [(seeds + i + attempt * wanted, str(ctx.rollouts_dir / f"rollout_{i:05d}.npz"), params)
                     for i in missing]
             for i, (length, kept) in zip(missing, pool.imap(collect_job, jobs)):
                 log.write(json.dumps({"rollout": i, "length": int(length), "kept": bool(kept)}) + "\n")
@@ -57,7 +68,8 @@ def collect(ctx: Context) -> None:
                 bar.update(1 if kept else 0)
                 bar.set_postfix(frames=sum(lengths))
     bar.close()
-    ctx.run.log_metrics(sum(lengths), {"collect/rollouts": len(lengths), "collect/mean_length": np.mean(lengths)})
+    ctx.run.log_metrics(sum(lengths), {f"{ctx.metric('collect')}/rollouts": len(lengths),
+                                       f"{ctx.metric('collect')}/mean_length": np.mean(lengths)})
 
 
 # ---- 2. vae ----------------------------------------------------------------------------------------------
@@ -110,27 +122,31 @@ def train_vae(ctx: Context) -> None:
 
 # ---- 3. series -------------------------------------------------------------------------------------------
 def series_complete(ctx: Context) -> bool:
-    return ctx.path("series.npz", shared=True).exists()
+    path = ctx.path("series.npz", shared=True)
+    return path.exists() and series_count(path) >= rollouts_wanted(ctx.config, ctx.at_round)
 
 
 @torch.no_grad()
 def encode_series(ctx: Context) -> None:
-    vae, device = load_vae(ctx).to(ctx.device), ctx.device
-    mus, logvars, actions, dones = [], [], [], []
-    for path in tqdm(rollout_paths(ctx.rollouts_dir), desc="series", unit="rollout"):
-        rollout = load_rollout(path)
+    """Every rollout's (mu, logvar) under V; a later round appends its new rollouts to the series."""
+    vae, device, path = load_vae(ctx).to(ctx.device), ctx.device, ctx.path("series.npz", shared=True)
+    episodes = load_series(path) if path.exists() else []
+    mus, logvars = [e["mu"] for e in episodes], [e["logvar"] for e in episodes]
+    actions, dones = [e["actions"] for e in episodes], [e["dones"] for e in episodes]
+    for rollout_path in tqdm(rollout_paths(ctx.rollouts_dir)[len(episodes):], desc="series", unit="rollout"):
+        rollout = load_rollout(rollout_path)
         parts = [vae.encode(to_input(torch.from_numpy(chunk).to(device)))
                  for chunk in np.array_split(rollout["frames"], max(1, len(rollout["frames"]) // 500))]
         mus.append(torch.cat([p[0] for p in parts]).cpu().numpy())
         logvars.append(torch.cat([p[1] for p in parts]).cpu().numpy())
         actions.append(rollout["actions"])
         dones.append(rollout["dones"])
-    save_series(ctx.path("series.npz", shared=True), mus, logvars, actions, dones)
+    save_series(path, mus, logvars, actions, dones)
 
 
 # ---- 4. mdnrnn -------------------------------------------------------------------------------------------
 def mdnrnn_complete(ctx: Context) -> bool:
-    return stage_finished(ctx.path("mdnrnn.pt", shared=True), "epoch", ctx.config.mdnrnn.epochs)
+    return stage_finished(ctx.path("mdnrnn.pt", shared=True), "epoch", mdnrnn_epochs(ctx.config, ctx.at_round))
 
 
 def train_mdnrnn(ctx: Context) -> None:
@@ -138,7 +154,10 @@ def train_mdnrnn(ctx: Context) -> None:
     series = ctx.path("series.npz", shared=True)
     if not series.exists():
         raise StageError(f"{series} not found: run the 'series' stage first")
-    episodes = load_series(series)
+    episodes, epochs = load_series(series), mdnrnn_epochs(ctx.config, ctx.at_round)
+    if len(episodes) < rollouts_wanted(ctx.config, ctx.at_round):
+        raise StageError(f"{series} lacks round {ctx.at_round}'s rollouts: run the 'collect' and 'series' stages "
+                         f"of round {ctx.at_round} first")
     short = sum(len(e["mu"]) < config.seq_len + 1 for e in episodes) if config.batching == "episodes" else 0
     if short:  # episode batching draws seq_len + 1 frames per row: not silently
         print(f"[ha2018] warning: {short} of {len(episodes)} episodes are shorter than mdnrnn.seq_len + 1 = "
@@ -152,18 +171,18 @@ def train_mdnrnn(ctx: Context) -> None:
         m.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, step = state["epoch"], state["step"]
-        if start < config.epochs:
-            refuse_if_used(ctx, "M", ctx.path("controller.pt"))
+        if start < epochs:
+            refuse_if_used(ctx, "M", ctx.round_path("controller.pt"))
     drop_rows_after(ctx.dir / "metrics.jsonl", "mdnrnn/epoch", start)  # logged by a run killed before its checkpoint
     initial = episodes[:1000]  # the authors' initial_z.json: first frame of 1000 rollouts
     initial_mu = torch.from_numpy(np.stack([e["mu"][0] for e in initial]))
     initial_logvar = torch.from_numpy(np.stack([e["logvar"][0] for e in initial]))
     frames = collected_frames(ctx)
-    for epoch in range(start, config.epochs):
+    for epoch in range(start, epochs):
         rng = np.random.default_rng(ctx.config.seed * 1000 + epoch)
         state, losses = None, []
         bar = tqdm(make_batches(config.batching, episodes, config.batch_size, config.seq_len, rng),
-                   desc=f"mdnrnn epoch {epoch + 1}/{config.epochs}", unit="batch")
+                   desc=f"mdnrnn epoch {epoch + 1}/{epochs}", unit="batch")
         for batch in bar:
             z, actions, restart = (torch.from_numpy(x).to(device) for x in batch[:3])
             for group in optimizer.param_groups:  # the authors' schedule: (lr - min) * decay^step + min
@@ -190,7 +209,7 @@ def train_mdnrnn(ctx: Context) -> None:
 
 # ---- 5. controller ---------------------------------------------------------------------------------------
 def controller_complete(ctx: Context) -> bool:
-    return stage_finished(ctx.path("controller.pt"), "generation", ctx.config.controller.generations)
+    return stage_finished(ctx.round_path("controller.pt"), "generation", ctx.config.controller.generations)
 
 
 def make_fitness(ctx: Context, pool: Pool | None) -> Callable[[np.ndarray, int, int], tuple[np.ndarray, int]]:
@@ -224,12 +243,13 @@ def make_fitness(ctx: Context, pool: Pool | None) -> Callable[[np.ndarray, int, 
 
 
 def train_controller(ctx: Context) -> None:
-    config, path = ctx.config.controller, ctx.path("controller.pt")
+    config, path, prefix = ctx.config.controller, ctx.round_path("controller.pt"), ctx.metric("controller")
     n = build_controller(ctx.config, ctx.task).param_count
     state = load_checkpoint(path) if path.exists() else {
-        "generation": 0, "mean": torch.zeros(n, dtype=torch.float64), "sigma": float(config.sigma_init),
-        "best_params": None, "best_eval": -float("inf"), "history": [], "real_steps": 0}
-    drop_rows_after(ctx.dir / "metrics.jsonl", "controller/generation", state["generation"])  # as in train_vae
+        "round": ctx.at_round, "generation": 0, "mean": torch.zeros(n, dtype=torch.float64),
+        "sigma": float(config.sigma_init), "best_params": None, "best_eval": -float("inf"), "history": [],
+        "real_steps": 0}
+    drop_rows_after(ctx.dir / "metrics.jsonl", f"{prefix}/generation", state["generation"])  # see train_vae
     # resume restarts CMA-ES from the saved mean and step size (its covariance is not checkpointed)
     es = cma.CMAEvolutionStrategy(state["mean"].numpy(), state["sigma"],
                                   {"popsize": config.popsize, "seed": ctx.config.seed + 1 + state["generation"],
@@ -266,22 +286,28 @@ def train_controller(ctx: Context) -> None:
                          mean=torch.from_numpy(es.mean.copy()), sigma=float(es.sigma))
             bar.set_postfix(best=f"{record['best']:.0f}", mean=f"{record['mean']:.0f}",
                             best_eval=f"{state['best_eval']:.0f}")
-            ctx.run.log_metrics(frames + state["real_steps"], {f"controller/{k}": v for k, v in record.items()})
+            ctx.run.log_metrics(frames + state["real_steps"], {f"{prefix}/{k}": v for k, v in record.items()})
             save_checkpoint(path, state)
-            media.plot_fitness(state["history"], ctx.dir / "fitness.png", config.train_in)
+            media.plot_fitness(state["history"], ctx.dir / f"{prefix.replace('controller', 'fitness')}.png",
+                               config.train_in)
     finally:
         if pool:
             pool.close()
 
 
 def check_dream(ctx: Context) -> None:
-    """Refuse (StageError) to evolve C in a dream that fails the dream check, unless checks.refuse_bad_dream
-    is false."""
-    record = dream_record(ctx, *load_mdnrnn(ctx))
+    """Refuse (StageError) to evolve the last round's C in a dream that fails the dream check, unless
+    checks.refuse_bad_dream is false. An earlier round's C only collects the next round's data (the procedure
+    exists to fix such a dream): its check is kept, not enforced."""
+    m, initial_mu, initial_logvar = load_mdnrnn(ctx)
+    if not mdnrnn_complete(ctx):
+        raise StageError(f"M has not trained round {ctx.at_round}'s {mdnrnn_epochs(ctx.config, ctx.at_round)} "
+                         f"epochs: run the 'mdnrnn' stage with --round {ctx.at_round} first")
+    record = dream_record(ctx, m, initial_mu, initial_logvar)
     policies = ", ".join(f"{name} {record[f'{name}_dream']:.0f} / {record[f'{name}_real']:.0f}"
                          for name in ("random", "noop", "left", "right"))
-    print(f"[ha2018] dream check (dream / real survival): {policies}")
-    if not record["passed"] and ctx.config.checks.refuse_bad_dream:
+    print(f"[ha2018] dream check, round {ctx.at_round} (dream / real survival): {policies}")
+    if not record["passed"] and ctx.config.checks.refuse_bad_dream and ctx.last_round:
         raise StageError(f"the dream fails its check ({'; '.join(record['reasons'])}): C would exploit it; "
                          "train M better, or pass --set checks.refuse_bad_dream=false to train in it anyway")
 
@@ -291,7 +317,9 @@ def evaluate_complete(ctx: Context) -> bool:
     path = ctx.dir / "summary.json"
     summary = json.loads(path.read_text()) if path.exists() else {}
     if not summary.get("finished", False):
-        return False  # and not when the controller has trained on since (controller.generations raised)
+        return False  # and not when the controller has trained on since (controller.generations raised) or
+    if summary.get("rounds", 1) != ctx.config.iterate.rounds:  # more rounds have run since (iterate.rounds raised)
+        return False
     return summary.get("generations") == load_stage_file(ctx.path("controller.pt"), "controller")["generation"]
 
 
@@ -310,6 +338,7 @@ def evaluate(ctx: Context) -> dict:
         if i not in logged:  # a rerun after a kill logs only the trials the killed run did not
             ctx.run.log_episode(budget, ret, length, mode="eval", trial=i, generation=state["generation"])
     extra = {"generations": state["generation"], "rollouts_collected": len(rollout_paths(ctx.rollouts_dir)),
+             "rounds": config.iterate.rounds, **earlier_rounds(ctx),
              "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns))),
              **{f"cma_{key}": [row[key] for row in state.get("history", [])] for key in ("generation", "mean", "best")}}
     for name, baseline in baseline_trials(ctx).items():  # the paper's random-policy row, same seeds

@@ -27,8 +27,9 @@ HELDOUT_FRAMES = 2000  # at most this many held-out frames, evenly spaced, in V'
 
 
 def split_rollouts(ctx: "Context") -> tuple[list[Path], list[Path]]:
-    """(V's training rollouts, the held-out ones): the last ``vae.holdout_rollouts`` are never shown to V."""
-    paths = rollout_paths(ctx.rollouts_dir)
+    """(V's training rollouts, the held-out ones) of the first collection (V trains once, before the later
+    rounds collect): the last ``vae.holdout_rollouts`` are never shown to V."""
+    paths = rollout_paths(ctx.rollouts_dir)[:ctx.config.collect.rollouts]
     cut = len(paths) - min(ctx.config.vae.holdout_rollouts, len(paths) - 1)
     return paths[:cut], paths[cut:]
 
@@ -81,13 +82,13 @@ def model_digest(model: torch.nn.Module) -> str:
 
 def saved_dream_record(ctx: "Context") -> dict:
     """The dream check the controller stage made ({} if it made none)."""
-    path = ctx.path("dream_check.json")
+    path = ctx.round_path("dream_check.json")
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def dream_record(ctx: "Context", m, initial_mu: torch.Tensor, initial_logvar: torch.Tensor) -> dict:
     """The dream check at the controller's temperature: trivial policies in the dream against the game."""
-    config, path = ctx.config, ctx.path("dream_check.json")
+    config, path = ctx.config, ctx.round_path("dream_check.json")
     key = {"temperature": float(config.controller.temperature), "trials": config.checks.dream_trials,
            "done_mode": config.controller.done_mode, "mdnrnn": model_digest(m)}  # M retrained: checked anew
     saved = saved_dream_record(ctx)

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from ha2018.__main__ import main
+from ha2018.data import collect_lengths, load_series
 from tools.checkpoint import load_checkpoint
 
-TINY = ["workers=1", "checks.refuse_bad_dream=false", "controller.temperature=0.9", "collect.rollouts=3", "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16",
-        "mdnrnn.batch_size=2", "mdnrnn.seq_len=10", "mdnrnn.epochs=1", "controller.popsize=4",
+TINY = ["workers=1", "checks.refuse_bad_dream=false", "controller.temperature=0.9", "collect.rollouts=3",
+        "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16", "iterate.rounds=1", "mdnrnn.batch_size=2", "mdnrnn.seq_len=10", "mdnrnn.epochs=1", "controller.popsize=4",
         "controller.rollouts=1", "controller.generations=1", "controller.eval_rollouts=2", "evaluate.trials=2",
         "evaluate.dream_trials=4", "evaluate.video_steps=5"]
 
@@ -42,6 +43,28 @@ def test_doom_pipeline_end_to_end_and_resume(tmp_path, capsys):
     args = ["mdnrnn", "--task", "doom_take_cover", "--preset", "small", "--logdir", str(tmp_path)]
     assert main(args + [x for item in TINY + extra + ["mdnrnn.epochs=2"] for x in ("--set", item)]) == 2
     assert "M would train on after controller.pt was made from it" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_doom_iterative_procedure_runs_more_rounds_on_the_same_run(tmp_path, capsys):
+    extra = ["collect.max_frames=120", "controller.max_steps=40", "iterate.rollouts=2", "iterate.mdnrnn_epochs=1"]
+    run("doom_take_cover", tmp_path, extra, capsys)  # one round, as the published experiments
+    rounds = ["iterate.rounds=2"]
+    out = run("doom_take_cover", tmp_path, extra + rounds, capsys)  # raised: round 2 runs on round 1's files
+    assert "collect: running (round 2" in out and "vae: complete" in out and "controller: running (round 2" in out
+    checkpoints = tmp_path / "checkpoints"
+    round1, last = (load_checkpoint(checkpoints / name) for name in ("controller_round1.pt", "controller.pt"))
+    assert round1["round"] == 1 and last["round"] == 2 and load_checkpoint(checkpoints / "mdnrnn.pt")["epoch"] == 2
+    assert (tmp_path / "data" / "dream_check_round1.json").exists() and (tmp_path / "data" / "dream_check.json").exists()
+    assert len(list((tmp_path / "data" / "rollouts").glob("rollout_*.npz"))) == 5
+    assert len(load_series(tmp_path / "data" / "series.npz")) == 5  # round 2's rollouts appended
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["rounds"] == 2 and len(summary["earlier_rounds_dream_check"]) == 1
+    assert summary["budget"] == sum(collect_lengths(tmp_path / "data"))  # the agent's rollouts count as budget
+    assert run("doom_take_cover", tmp_path, extra + rounds, capsys).count("complete, skipped") == 10
+    assert main(["all", "--task", "doom_take_cover", "--logdir", str(tmp_path)]
+                + [x for item in TINY + extra for x in ("--set", item)]) == 2  # back to one round: refused
+    assert "is the controller of round 2" in capsys.readouterr().err
 
 
 @pytest.mark.slow

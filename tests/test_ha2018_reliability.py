@@ -80,7 +80,7 @@ def _fake_collect(lengths: list, min_length: int = 5):
     queue = list(lengths)
 
     def job(args):
-        _, path = args
+        _, path, _ = args
         n = queue.pop(0)
         if n == "kill":
             raise KeyboardInterrupt
@@ -282,7 +282,7 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
 def test_export_only_when_asked_and_only_a_finished_run(tmp_path, capsys, monkeypatch):
     written = []
     monkeypatch.setattr("ha2018.__main__.export_run", lambda run_dir: written.append(run_dir) or "record.json")
-    monkeypatch.setattr("ha2018.__main__.run_stages", lambda ctx, names: None)  # the stages are tested elsewhere
+    monkeypatch.setattr("ha2018.__main__.run_stages", lambda steps: None)  # the stages are tested elsewhere
     assert main(["vae", "--task", "doom_take_cover", "--logdir", str(tmp_path), "--export"]) == 2
     assert "has not finished" in capsys.readouterr().err and not written
     (tmp_path / "summary.json").write_text(json.dumps({"finished": True, "score": 1.0}))
