@@ -34,6 +34,8 @@ COMMANDS = (*STAGES, "all", "temperature-sweep")
 # the choice to train in a dream that failed its check
 SAFE_TO_CHANGE = ("device", "threads", "workers", "backend", "vae.epochs", "mdnrnn.epochs", "controller.generations",
                   "checks.refuse_bad_dream", "iterate.rounds")
+# keys that came with the iterative procedure: a run started before them has run one round, which they do not touch
+ADDED_KEYS = ("iterate.rounds", "iterate.rollouts", "iterate.mdnrnn_epochs")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,7 +70,7 @@ def open_context(task: str, preset: str, overrides: list[str], logdir: str | Pat
     torch.set_num_threads(config.threads)
     logdir = Path(logdir) if logdir else default_logdir("ha2018", task, preset, config.seed)
     run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models",
-                     strict=True, safe_keys=SAFE_TO_CHANGE)
+                     strict=True, safe_keys=SAFE_TO_CHANGE, added_keys=ADDED_KEYS)
     ctx = Context(task, config, run, model_dir or run.dir)
     carry_into_more_rounds(ctx)
     for folder in (ctx.rollouts_dir, ctx.rollouts_dir.parent, run.dir, run.dir / "data", run.dir / "videos",

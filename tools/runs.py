@@ -98,19 +98,21 @@ class Run:
     @classmethod
     def create(cls, paper: str, task: str, preset: str, seed: int, config: DictConfig | dict | None = None,
                logdir: str | Path | None = None, strict: bool = False,
-               safe_keys: tuple[str, ...] = SAFE_TO_CHANGE, **kwargs: Any) -> "Run":
+               safe_keys: tuple[str, ...] = SAFE_TO_CHANGE, added_keys: tuple[str, ...] = (),
+               **kwargs: Any) -> "Run":
         """Open (or resume) the run directory and write the resolved config. Changed keys of a resumed run are
         recorded in ``config_changes.jsonl``; with ``strict``, a change outside ``safe_keys`` is refused
-        (``RunDirError`` naming the keys) and ``config.yaml`` is left as it was."""
+        (``RunDirError`` naming the keys) and ``config.yaml`` is left as it was. ``added_keys``, keys a later
+        version of the code added, may appear in a run that was started without them (not change after)."""
         directory = Path(logdir) if logdir else default_logdir(paper, task, preset, seed)
         run = cls(directory, paper, task, preset, seed, **kwargs)
         if config is not None:
             container = OmegaConf.create(config) if isinstance(config, dict) else config
-            run._check_config(OmegaConf.to_container(container, resolve=True), strict, safe_keys)
+            run._check_config(OmegaConf.to_container(container, resolve=True), strict, safe_keys, added_keys)
             _atomic_write(run.dir / "config.yaml", OmegaConf.to_yaml(container, resolve=True))
         return run
 
-    def _check_config(self, new: dict, strict: bool, safe_keys: tuple[str, ...]) -> None:
+    def _check_config(self, new: dict, strict: bool, safe_keys: tuple[str, ...], added_keys: tuple[str, ...]) -> None:
         path = self.dir / "config.yaml"
         if not path.exists():
             return
@@ -119,7 +121,7 @@ class Run:
         changed = {key: (old.get(key), new.get(key)) for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
         if not changed:
             return
-        unsafe = sorted(key for key in changed if key not in safe_keys)
+        unsafe = sorted(key for key in changed if key not in safe_keys and not (key in added_keys and key not in old))
         if strict and unsafe:
             self.release()
             details = ", ".join(f"{key}: {changed[key][0]!r} -> {changed[key][1]!r}" for key in unsafe[:6])
