@@ -300,7 +300,7 @@ def check_dream(ctx: Context) -> None:
     checks.refuse_bad_dream is false. An earlier round's C only collects the next round's data (the procedure
     exists to fix such a dream): its check is kept, not enforced."""
     m, initial_mu, initial_logvar = load_mdnrnn(ctx)
-    if not mdnrnn_complete(ctx):
+    if ctx.config.iterate.rounds > 1 and not mdnrnn_complete(ctx):  # the round's M, not the round before's
         raise StageError(f"M has not trained round {ctx.at_round}'s {mdnrnn_epochs(ctx.config, ctx.at_round)} "
                          f"epochs: run the 'mdnrnn' stage with --round {ctx.at_round} first")
     record = dream_record(ctx, m, initial_mu, initial_logvar)

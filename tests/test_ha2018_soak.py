@@ -26,7 +26,8 @@ TINY = ["workers=1", "checks.refuse_bad_dream=false", "controller.temperature=0.
         "collect.max_frames=120", "vae.epochs=2", "vae.batch_size=16", "vae.max_batches=3", "mdnrnn.batch_size=2",
         "mdnrnn.seq_len=10", "mdnrnn.epochs=2", "controller.popsize=4", "controller.rollouts=1",
         f"controller.generations={GENERATIONS}", "controller.eval_every=2", "controller.eval_rollouts=2",
-        "controller.max_steps=40", "evaluate.trials=2", "evaluate.dream_trials=4", "evaluate.video_steps=5"]
+        "controller.max_steps=40", "evaluate.trials=2", "evaluate.dream_trials=4", "evaluate.video_steps=5",
+        "iterate.rounds=1"]
 
 
 def launch(logdir: Path, kill_at: str | None = None) -> subprocess.Popen:

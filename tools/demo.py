@@ -1,5 +1,6 @@
 """The project's main job (`make demo`): the World Models Doom pipeline on the `small` preset (V, M, a controller
-evolved in M's dream, evaluated over 100 real games; resumes and skips finished stages), then the results
+evolved in M's dream, over 3 rounds of the paper's iterative procedure, evaluated over 100 real games; resumes and
+skips finished stages), then the results
 tables and README sections from the committed records, then this run's score beside the committed record's.
 
 The demo never writes into results/runs/: a new score replaces the committed one only when asked,

@@ -268,12 +268,19 @@ def _doom_ours(recs: list[Record]) -> list[object]:
         r = recs[0]
         dream = num(r.extra.get("dream_score"), r.extra.get("dream_score_std"), 0) \
             if _is_number(r.extra.get("dream_score")) else "—"
-        return [dream, _trials(r), "1", f"{r.method} ({r.preset}, seed {r.seed})"]
+        return [dream, _trials(r), "1", f"{r.method} ({r.preset}{_rounds(r)}, seed {r.seed})"]
     dreams = [float(r.extra["dream_score"]) for r in recs if _is_number(r.extra.get("dream_score"))]
     dm, ds, _ = mean_std(dreams)
     am, asd, n = mean_std([r.score for r in recs])
-    methods = ", ".join(sorted({f"{r.method} ({r.preset})" for r in recs}))
-    return [num(dm, ds, 0) if dreams else "—", num(am, asd, 0) + " (over seeds)", n, methods]
+    methods = ", ".join(sorted({f"{r.method} ({r.preset}{_rounds(r)})" for r in recs}))
+    seeds = ", ".join(str(r.seed) for r in sorted(recs, key=lambda r: r.seed))
+    return [num(dm, ds, 0) if dreams else "—", num(am, asd, 0) + " (over seeds)", n, f"{methods}, seeds {seeds}"]
+
+
+def _rounds(rec: Record) -> str:
+    """The iterative procedure's rounds of a run, when it ran more than the published one."""
+    rounds = rec.extra.get("rounds", 1)
+    return f", {rounds} rounds" if _is_number(rounds) and rounds > 1 else ""
 
 
 def _doom_random(recs: list[Record], policy: str = "random", label: str = "random") -> list[object]:
