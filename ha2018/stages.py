@@ -52,7 +52,8 @@ def collect(ctx: Context) -> None:
     ctx.rollouts_dir.mkdir(parents=True, exist_ok=True)
     lengths = collect_lengths(ctx.model_dir / "data")  # every env step is budget, dropped rollouts included
     done = len([p for p in rollout_paths(ctx.rollouts_dir) if first <= int(p.stem.split("_")[1]) < wanted])
-    bar = tqdm(total=wanted - first, desc=f"collect (round {r})", unit="rollout", initial=done)
+    bar = tqdm(total=wanted - first, desc=f"collect{f' (round {r})' if config.iterate.rounds > 1 else ''}",
+               unit="rollout", initial=done)
     with Pool(config.workers, ctx.task, config, *models) as pool, \
             open(open_collect_log(ctx.model_dir / "data"), "a") as log:
         for attempt in range(100):
