@@ -250,6 +250,8 @@ def train_controller(ctx: Context) -> None:
         "round": ctx.at_round, "generation": 0, "mean": torch.zeros(n, dtype=torch.float64),
         "sigma": float(config.sigma_init), "best_params": None, "best_eval": -float("inf"), "history": [],
         "real_steps": 0}
+    if path.exists() and not ctx.last_round:  # an earlier round's C trains on (generations raised): not once
+        refuse_if_used(ctx, "C", ctx.rollouts_dir / f"rollout_{rollouts_wanted(ctx.config, ctx.at_round):05d}.npz")
     drop_rows_after(ctx.dir / "metrics.jsonl", f"{prefix}/generation", state["generation"])  # see train_vae
     # resume restarts CMA-ES from the saved mean and step size (its covariance is not checkpointed)
     es = cma.CMAEvolutionStrategy(state["mean"].numpy(), state["sigma"],

@@ -62,6 +62,10 @@ def test_doom_iterative_procedure_runs_more_rounds_on_the_same_run(tmp_path, cap
     assert summary["rounds"] == 2 and len(summary["earlier_rounds_dream_check"]) == 1
     assert summary["budget"] == sum(collect_lengths(tmp_path / "data"))  # the agent's rollouts count as budget
     assert run("doom_take_cover", tmp_path, extra + rounds, capsys).count("complete, skipped") == 10
+    longer = ["all", "--task", "doom_take_cover", "--logdir", str(tmp_path)]
+    assert main(longer + [x for item in TINY + extra + rounds + ["controller.generations=2"] for x in ("--set", item)]) \
+        == 2  # round 1's C would train on after it collected round 2's data
+    assert "C would train on after rollout_00003.npz was made from it" in capsys.readouterr().err
     assert main(["all", "--task", "doom_take_cover", "--logdir", str(tmp_path)]
                 + [x for item in TINY + extra for x in ("--set", item)]) == 2  # back to one round: refused
     assert "is the controller of round 2" in capsys.readouterr().err
