@@ -33,9 +33,9 @@ COMMANDS = (*STAGES, "all", "temperature-sweep")
 # the stages continue from their checkpoints (a lowered controller.generations ends the controller early), and
 # the choice to train in a dream that failed its check
 SAFE_TO_CHANGE = ("device", "threads", "workers", "backend", "vae.epochs", "mdnrnn.epochs", "controller.generations",
-                  "checks.refuse_bad_dream", "iterate.rounds")
+                  "checks.refuse_bad_dream", "iterate.rounds", "iterate.max_rounds")
 # keys that came with the iterative procedure: a run started before them has run one round, which they do not touch
-ADDED_KEYS = ("iterate.rounds", "iterate.rollouts", "iterate.mdnrnn_epochs")
+ADDED_KEYS = ("iterate.rounds", "iterate.max_rounds", "iterate.rollouts", "iterate.mdnrnn_epochs")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,7 +82,7 @@ def open_context(task: str, preset: str, overrides: list[str], logdir: str | Pat
 def run_stages(steps: list[tuple[Context, str]]) -> None:
     for ctx, name in steps:
         complete, stage = STAGES[name]
-        where = f"round {ctx.at_round}, {ctx.dir}" if ctx.config.iterate.rounds > 1 else ctx.dir
+        where = f"round {ctx.at_round}, {ctx.dir}" if ctx.config.iterate.max_rounds > 1 else ctx.dir
         if complete(ctx):
             print(f"[ha2018] {name}: complete, skipped ({where})")
             continue
@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             temperature_sweep(args, overrides)
             return 0
         ctx = open_context(args.task, args.preset, overrides, args.logdir)
-        if args.round is not None and not 1 <= args.round <= ctx.config.iterate.rounds:
-            raise StageError(f"--round must be from 1 to iterate.rounds={ctx.config.iterate.rounds}, got {args.round}")
+        if args.round is not None and not 1 <= args.round <= ctx.rounds:
+            raise StageError(f"--round must be from 1 to the run's {ctx.rounds} rounds, got {args.round}")
         run_stages(pipeline(ctx) if args.command == "all" else [(ctx.at(args.round or ctx.at_round), args.command)])
         if args.command in ("all", "evaluate"):
             print(json.dumps({k: v for k, v in json.loads((ctx.dir / "summary.json").read_text()).items()

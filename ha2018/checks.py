@@ -13,7 +13,7 @@ AT_LEAST_ONE = ("threads", "workers", "collect.rollouts", "collect.max_frames", 
                 "mdnrnn.seq_len", "mdnrnn.epochs", "controller.rollouts", "controller.generations",
                 "controller.eval_every", "controller.eval_rollouts", "controller.max_steps", "evaluate.trials",
                 "evaluate.dream_trials", "evaluate.video_steps", "checks.dream_trials", "iterate.rounds",
-                "iterate.rollouts")
+                "iterate.max_rounds", "iterate.rollouts")
 AT_LEAST_ZERO = ("seed", "collect.min_length", "vae.kl_tolerance", "vae.max_batches", "mdnrnn.lr_min",
                  "controller.weight_decay", "vae.holdout_rollouts", "iterate.mdnrnn_epochs")
 POSITIVE = ("vae.lr", "mdnrnn.done_weight", "mdnrnn.lr", "mdnrnn.grad_clip", "controller.sigma_init",
@@ -41,9 +41,12 @@ def check_config(config: DictConfig) -> None:
 def _check_relations(config: DictConfig) -> None:
     if config.controller.popsize < 2:
         raise ConfigError(f"controller.popsize must be >= 2 (CMA-ES), got {config.controller.popsize}")
-    if config.iterate.rounds > 1 and config.controller.train_in != "dream":
-        raise ConfigError(f"iterate.rounds={config.iterate.rounds} needs controller.train_in=dream (a C evolved in "
-                          "the real game does not use M's dream: one round)")
+    if config.iterate.max_rounds > 1 and config.controller.train_in != "dream":
+        raise ConfigError(f"iterate.max_rounds={config.iterate.max_rounds} needs controller.train_in=dream (a C "
+                          "evolved in the real game does not use M's dream: one round)")
+    if config.iterate.max_rounds < config.iterate.rounds:
+        raise ConfigError(f"iterate.max_rounds ({config.iterate.max_rounds}) must be >= iterate.rounds "
+                          f"({config.iterate.rounds})")
     if config.collect.min_length >= config.collect.max_frames:
         raise ConfigError(f"collect.min_length ({config.collect.min_length}) must be below collect.max_frames "
                           f"({config.collect.max_frames}): every rollout would be dropped")

@@ -2,6 +2,7 @@
 error, per-stage torch seeding and loading the trained V and M."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,12 +40,19 @@ class Context:
         return replace(self, round=round)
 
     @property
+    def rounds(self) -> int:
+        """The rounds of the iterative procedure this run has: ``iterate.rounds``, or more where the last round's
+        dream failed its check and a round was added (``data/rounds.json``, at most ``iterate.max_rounds``)."""
+        path = self.path("rounds.json", shared=True)
+        return max(self.config.iterate.rounds, json.loads(path.read_text())["rounds"] if path.exists() else 0)
+
+    @property
     def at_round(self) -> int:
-        return self.round or self.config.iterate.rounds
+        return self.round or self.rounds
 
     @property
     def last_round(self) -> bool:
-        return self.at_round == self.config.iterate.rounds
+        return self.at_round == self.rounds
 
     @property
     def dir(self) -> Path:
@@ -69,7 +77,7 @@ class Context:
         collected data for M (a temperature sweep's runs share them)."""
         r = round or self.at_round
         stem, dot, suffix = name.partition(".")
-        return self.path(name) if r == self.config.iterate.rounds else self.path(f"{stem}_round{r}{dot}{suffix}", True)
+        return self.path(name) if r == self.rounds else self.path(f"{stem}_round{r}{dot}{suffix}", True)
 
     def metric(self, stage: str) -> str:
         """The metrics prefix of a stage in this round: ``controller``, then ``controller_round2`` and so on."""

@@ -19,7 +19,7 @@ from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_r
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
 from ha2018.models import build_controller, build_mdnrnn, build_vae
-from ha2018.rounds import earlier_rounds, round_controller
+from ha2018.rounds import add_round, earlier_rounds, round_controller
 from ha2018.rollout import Pool, agent_job, collect_job
 from ha2018.sequences import make_batches
 from ha2018.verify import (EVAL_SEED, baseline_trials, dream_record, saved_dream_record, split_rollouts,
@@ -52,7 +52,7 @@ def collect(ctx: Context) -> None:
     ctx.rollouts_dir.mkdir(parents=True, exist_ok=True)
     lengths = collect_lengths(ctx.model_dir / "data")  # every env step is budget, dropped rollouts included
     done = len([p for p in rollout_paths(ctx.rollouts_dir) if first <= int(p.stem.split("_")[1]) < wanted])
-    bar = tqdm(total=wanted - first, desc=f"collect{f' (round {r})' if config.iterate.rounds > 1 else ''}",
+    bar = tqdm(total=wanted - first, desc=f"collect{f' (round {r})' if config.iterate.max_rounds > 1 else ''}",
                unit="rollout", initial=done)
     with Pool(config.workers, ctx.task, config, *models) as pool, \
             open(open_collect_log(ctx.model_dir / "data"), "a") as log:
@@ -244,6 +244,8 @@ def make_fitness(ctx: Context, pool: Pool | None) -> Callable[[np.ndarray, int, 
 
 
 def train_controller(ctx: Context) -> None:
+    if ctx.config.controller.train_in == "dream":
+        check_dream(ctx)  # first: a failed check may add a round, which renames this round's files
     config, path, prefix = ctx.config.controller, ctx.round_path("controller.pt"), ctx.metric("controller")
     n = build_controller(ctx.config, ctx.task).param_count
     state = load_checkpoint(path) if path.exists() else {
@@ -262,8 +264,6 @@ def train_controller(ctx: Context) -> None:
         pool = Pool(ctx.config.workers, ctx.task, ctx.config, load_vae(ctx), load_mdnrnn(ctx)[0])
     fitness_fn = make_fitness(ctx, pool)
     frames = collected_frames(ctx)
-    if config.train_in == "dream":
-        check_dream(ctx)
     bar = tqdm(range(state["generation"], config.generations), desc=f"controller ({config.train_in})", unit="gen",
                initial=state["generation"], total=config.generations)
     try:
@@ -303,14 +303,14 @@ def check_dream(ctx: Context) -> None:
     checks.refuse_bad_dream is false. An earlier round's C only collects the next round's data (the procedure
     exists to fix such a dream): its check is kept, not enforced."""
     m, initial_mu, initial_logvar = load_mdnrnn(ctx)
-    if ctx.config.iterate.rounds > 1 and not mdnrnn_complete(ctx):  # the round's M, not the round before's
+    if ctx.config.iterate.max_rounds > 1 and not mdnrnn_complete(ctx):  # the round's M, not the round before's
         raise StageError(f"M has not trained round {ctx.at_round}'s {mdnrnn_epochs(ctx.config, ctx.at_round)} "
                          f"epochs: run the 'mdnrnn' stage with --round {ctx.at_round} first")
     record = dream_record(ctx, m, initial_mu, initial_logvar)
     policies = ", ".join(f"{name} {record[f'{name}_dream']:.0f} / {record[f'{name}_real']:.0f}"
                          for name in ("random", "noop", "left", "right"))
     print(f"[ha2018] dream check, round {ctx.at_round} (dream / real survival): {policies}")
-    if not record["passed"] and ctx.config.checks.refuse_bad_dream and ctx.last_round:
+    if not record["passed"] and not add_round(ctx) and ctx.config.checks.refuse_bad_dream and ctx.last_round:
         raise StageError(f"the dream fails its check ({'; '.join(record['reasons'])}): C would exploit it; "
                          "train M better, or pass --set checks.refuse_bad_dream=false to train in it anyway")
 
@@ -321,7 +321,7 @@ def evaluate_complete(ctx: Context) -> bool:
     summary = json.loads(path.read_text()) if path.exists() else {}
     if not summary.get("finished", False):
         return False  # and not when the controller has trained on since (controller.generations raised) or
-    if summary.get("rounds", 1) != ctx.config.iterate.rounds:  # more rounds have run since (iterate.rounds raised)
+    if summary.get("rounds", 1) != ctx.rounds:  # more rounds have run since (iterate.rounds raised)
         return False
     return summary.get("generations") == load_stage_file(ctx.path("controller.pt"), "controller")["generation"]
 
@@ -341,7 +341,7 @@ def evaluate(ctx: Context) -> dict:
         if i not in logged:  # a rerun after a kill logs only the trials the killed run did not
             ctx.run.log_episode(budget, ret, length, mode="eval", trial=i, generation=state["generation"])
     extra = {"generations": state["generation"], "rollouts_collected": len(rollout_paths(ctx.rollouts_dir)),
-             "rounds": config.iterate.rounds, **earlier_rounds(ctx),
+             "rounds": ctx.rounds, **earlier_rounds(ctx),
              "real_score_ci95": float(1.96 * returns.std() / np.sqrt(len(returns))),
              **{f"cma_{key}": [row[key] for row in state.get("history", [])] for key in ("generation", "mean", "best")}}
     for name, baseline in baseline_trials(ctx).items():  # the paper's random-policy row, same seeds

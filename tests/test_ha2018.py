@@ -155,7 +155,8 @@ def test_cma_es_improves_a_controller_in_a_tiny_dream(tmp_path, monkeypatch):
     overrides = ["vae.z_size=1", "mdnrnn.hidden=2", "mdnrnn.mixtures=1", "controller.max_steps=50",
                  "controller.generations=12", "controller.popsize=8", "controller.rollouts=2",
                  "controller.eval_every=3", "controller.eval_rollouts=8", "controller.done_mode=threshold",
-                 "checks.refuse_bad_dream=false", "iterate.rounds=1"]  # left lives, right dies: a lopsided dream on purpose
+                 "checks.refuse_bad_dream=false", "iterate.rounds=1", "iterate.max_rounds=1"]
+    # left lives, right dies: a lopsided dream on purpose
     ctx = open_context("doom_take_cover", "small", overrides, tmp_path)
     monkeypatch.setattr("ha2018.verify.baseline_trials", lambda *a: REAL_SURVIVAL)
     save_checkpoint(ctx.path("mdnrnn.pt", shared=True), {
@@ -178,7 +179,8 @@ def test_controller_refuses_a_dream_that_fails_its_check(tmp_path, monkeypatch, 
     monkeypatch.setattr("ha2018.verify.baseline_trials", lambda *a: REAL_SURVIVAL)
     args = ["controller", "--logdir", str(tmp_path), *[x for kv in ("vae.z_size=1", "mdnrnn.hidden=2",
             "mdnrnn.mixtures=1", "controller.max_steps=500", "controller.generations=1", "controller.popsize=4",
-            "controller.done_mode=threshold", "checks.dream_trials=8", "iterate.rounds=1") for x in ("--set", kv)]]
+            "controller.done_mode=threshold", "checks.dream_trials=8", "iterate.rounds=1", "iterate.max_rounds=1")
+            for x in ("--set", kv)]]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("error: the dream fails its check")
@@ -207,6 +209,26 @@ def test_an_earlier_rounds_controller_trains_in_a_dream_that_fails_and_keeps_its
     assert not json.loads((tmp_path / "data" / "dream_check_round1.json").read_text())["passed"]
     assert load_checkpoint(tmp_path / "checkpoints" / "controller_round1.pt")["round"] == 1
     assert not (tmp_path / "checkpoints" / "controller.pt").exists()
+
+
+def test_a_last_round_whose_dream_fails_adds_a_round_up_to_max_rounds(tmp_path, monkeypatch, capsys):
+    save_checkpoint(tmp_path / "checkpoints" / "mdnrnn.pt", {
+        "model": tiny_m(done_bias=12.0).state_dict(), "initial_mu": torch.ones(4, 1),
+        "initial_logvar": torch.full((4, 1), -10.0), "epoch": 1})
+    monkeypatch.setattr("ha2018.verify.baseline_trials", lambda *a: REAL_SURVIVAL)
+    args = ["controller", "--logdir", str(tmp_path), *[x for kv in (
+        "vae.z_size=1", "mdnrnn.hidden=2", "mdnrnn.mixtures=1", "mdnrnn.epochs=1", "controller.max_steps=500",
+        "controller.generations=1", "controller.popsize=4", "controller.eval_rollouts=2",
+        "controller.done_mode=threshold", "checks.dream_trials=8", "iterate.rounds=1", "iterate.max_rounds=2")
+        for x in ("--set", kv)]]
+    assert main(args) == 0  # round 1 was the last; its dream fails, so round 2 is added and round 1's C collects
+    assert "round 1's dream fails its check: its controller collects round 2's data" in capsys.readouterr().out
+    assert json.loads((tmp_path / "data" / "rounds.json").read_text()) == {"rounds": 2}
+    assert not json.loads((tmp_path / "data" / "dream_check_round1.json").read_text())["passed"]
+    assert load_checkpoint(tmp_path / "checkpoints" / "controller_round1.pt")["round"] == 1
+    assert not (tmp_path / "checkpoints" / "controller.pt").exists()
+    assert main(["mdnrnn", "--round", "3", *args[1:]]) == 2  # the run has 2 rounds now
+    assert "--round must be from 1 to the run's 2 rounds" in capsys.readouterr().err
 
 
 def test_judge_dream_flags_an_easy_dream_and_passes_a_faithful_one():

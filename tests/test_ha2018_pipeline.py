@@ -11,7 +11,8 @@ from ha2018.data import collect_lengths, load_series
 from tools.checkpoint import load_checkpoint
 
 TINY = ["workers=1", "checks.refuse_bad_dream=false", "controller.temperature=0.9", "collect.rollouts=3",
-        "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16", "iterate.rounds=1", "mdnrnn.batch_size=2", "mdnrnn.seq_len=10", "mdnrnn.epochs=1", "controller.popsize=4",
+        "collect.min_length=0", "vae.epochs=1", "vae.batch_size=16", "iterate.rounds=1", "iterate.max_rounds=1",
+        "mdnrnn.batch_size=2", "mdnrnn.seq_len=10", "mdnrnn.epochs=1", "controller.popsize=4",
         "controller.rollouts=1", "controller.generations=1", "controller.eval_rollouts=2", "evaluate.trials=2",
         "evaluate.dream_trials=4", "evaluate.video_steps=5"]
 
@@ -49,13 +50,13 @@ def test_doom_pipeline_end_to_end_and_resume(tmp_path, capsys):
 def test_doom_iterative_procedure_runs_more_rounds_on_the_same_run(tmp_path, capsys):
     extra = ["collect.max_frames=120", "controller.max_steps=40", "iterate.rollouts=2", "iterate.mdnrnn_epochs=1"]
     run("doom_take_cover", tmp_path, extra, capsys)  # one round, as the published experiments
-    rounds = ["iterate.rounds=2"]
+    rounds = ["iterate.rounds=2", "iterate.max_rounds=2"]
     out = run("doom_take_cover", tmp_path, extra + rounds, capsys)  # raised: round 2 runs on round 1's files
     assert "collect: running (round 2" in out and "vae: complete" in out and "controller: running (round 2" in out
     checkpoints = tmp_path / "checkpoints"
     round1, last = (load_checkpoint(checkpoints / name) for name in ("controller_round1.pt", "controller.pt"))
     assert round1["round"] == 1 and last["round"] == 2 and load_checkpoint(checkpoints / "mdnrnn.pt")["epoch"] == 2
-    assert (tmp_path / "data" / "dream_check_round1.json").exists() and (tmp_path / "data" / "dream_check.json").exists()
+    assert all((tmp_path / "data" / name).exists() for name in ("dream_check_round1.json", "dream_check.json"))
     assert len(list((tmp_path / "data" / "rollouts").glob("rollout_*.npz"))) == 5
     assert len(load_series(tmp_path / "data" / "series.npz")) == 5  # round 2's rollouts appended
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -63,8 +64,8 @@ def test_doom_iterative_procedure_runs_more_rounds_on_the_same_run(tmp_path, cap
     assert summary["budget"] == sum(collect_lengths(tmp_path / "data"))  # the agent's rollouts count as budget
     assert run("doom_take_cover", tmp_path, extra + rounds, capsys).count("complete, skipped") == 10
     longer = ["all", "--task", "doom_take_cover", "--logdir", str(tmp_path)]
-    assert main(longer + [x for item in TINY + extra + rounds + ["controller.generations=2"] for x in ("--set", item)]) \
-        == 2  # round 1's C would train on after it collected round 2's data
+    more = TINY + extra + rounds + ["controller.generations=2"]
+    assert main(longer + [x for item in more for x in ("--set", item)]) == 2  # round 1's C collected round 2's data
     assert "C would train on after rollout_00003.npz was made from it" in capsys.readouterr().err
     assert main(["all", "--task", "doom_take_cover", "--logdir", str(tmp_path)]
                 + [x for item in TINY + extra for x in ("--set", item)]) == 2  # back to one round: refused

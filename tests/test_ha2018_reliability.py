@@ -96,7 +96,7 @@ def _fake_collect(lengths: list, min_length: int = 5):
 
 def test_budget_after_a_kill_in_collect_counts_every_frame_on_disk(tmp_path, monkeypatch):
     ctx = open_context("doom_take_cover", "small", ["workers=1", "collect.rollouts=4", "collect.min_length=5",
-                                                    "iterate.rounds=1"],
+                                                    "iterate.rounds=1", "iterate.max_rounds=1"],
                        tmp_path)
     monkeypatch.setattr(stages, "collect_job", _fake_collect([30, 3, 40, "kill"]))
     with pytest.raises(KeyboardInterrupt):
@@ -128,7 +128,8 @@ def test_an_older_run_directory_keeps_its_collect_budget(tmp_path):
 # ---- 6: evaluation trials are logged once, whatever the kill ----------------------------------------------
 def _evaluation_ready(tmp_path, extra: tuple[str, ...] = ()) -> stages.Context:
     overrides = ["workers=1", "vae.z_size=2", "mdnrnn.hidden=4", "mdnrnn.mixtures=1", "evaluate.trials=5",
-                 "evaluate.dream_trials=2", "controller.max_steps=5", "iterate.rounds=1", *extra]
+                 "evaluate.dream_trials=2", "controller.max_steps=5", "iterate.rounds=1", "iterate.max_rounds=1",
+                 *extra]
     ctx = open_context("doom_take_cover", "small", overrides, tmp_path)
     config, task = ctx.config, ctx.task
     save_checkpoint(ctx.path("vae.pt", shared=True), {"model": build_vae(config).state_dict(), "finished": True})

@@ -27,7 +27,7 @@ TINY = ["workers=1", "checks.refuse_bad_dream=false", "controller.temperature=0.
         "mdnrnn.seq_len=10", "mdnrnn.epochs=2", "controller.popsize=4", "controller.rollouts=1",
         f"controller.generations={GENERATIONS}", "controller.eval_every=2", "controller.eval_rollouts=2",
         "controller.max_steps=40", "evaluate.trials=2", "evaluate.dream_trials=4", "evaluate.video_steps=5",
-        "iterate.rounds=1"]
+        "iterate.rounds=1", "iterate.max_rounds=1"]
 
 
 def launch(logdir: Path, kill_at: str | None = None) -> subprocess.Popen:
