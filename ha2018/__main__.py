@@ -103,7 +103,7 @@ def temperature_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
     if args.task != "doom_take_cover":
         raise StageError("temperature-sweep is the Doom experiment: use --task doom_take_cover")
     base = open_context(args.task, args.preset, overrides, args.logdir)
-    run_stages(pipeline(base)[:-2])  # every round but the last controller
+    run_stages(pipeline(base))  # every round (how many, the base's dream checks decide) and its tau's point
     rows = []
     for tau in base.config.sweep.temperatures:
         ctx = base if tau == base.config.controller.temperature else open_context(  # the base run is one point

@@ -131,4 +131,3 @@ def load_mdnrnn(ctx: Context):
     m = build_mdnrnn(ctx.config, ctx.task)
     m.load_state_dict(state["model"])
     return m.eval(), state["initial_mu"], state["initial_logvar"]
-

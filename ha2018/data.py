@@ -111,7 +111,7 @@ def collect_lengths(data_dir: Path) -> list[int]:
     log = read_jsonl(log_path)
     logged = {row["rollout"] for row in log if row["kept"]}
     return [int(row["length"]) for row in log] + [rollout_length(path) for path in rollout_paths(data_dir / "rollouts")
-                                                  if _index(path) not in logged]
+                                                  if rollout_index(path) not in logged]
 
 
 def open_collect_log(data_dir: Path) -> Path:
@@ -124,7 +124,7 @@ def open_collect_log(data_dir: Path) -> Path:
             with atomic_target(log_path) as tmp:
                 tmp.write_text(text[:text.rfind("\n") + 1])
     elif legacy.exists():
-        rows = [{"rollout": _index(path), "length": rollout_length(path), "kept": True}
+        rows = [{"rollout": rollout_index(path), "length": rollout_length(path), "kept": True}
                 for path in rollout_paths(data_dir / "rollouts")]
         dropped = sum(collect_lengths(data_dir)) - sum(row["length"] for row in rows)
         rows.append({"rollout": -1, "length": dropped, "kept": False})
@@ -133,7 +133,7 @@ def open_collect_log(data_dir: Path) -> Path:
     return log_path
 
 
-def _index(rollout: Path) -> int:
+def rollout_index(rollout: Path) -> int:
     return int(rollout.stem.split("_")[1])
 
 

@@ -15,7 +15,8 @@ from ha2018 import media
 from ha2018.context import (Context, StageError, collected_frames, load_mdnrnn, load_stage_file, load_vae,
                             mdnrnn_epochs, refuse_if_used, rollouts_wanted, seed_torch, stage_finished)
 from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_rollout, load_series,
-                         open_collect_log, rollout_paths, save_series, series_count, write_json)
+                         open_collect_log, rollout_index, rollout_paths, save_series, series_count,
+                         write_json)
 from ha2018.dream import BatchedDream, dream_returns
 from ha2018.mdnrnn import done_loss, mixture_nll
 from ha2018.models import build_controller, build_mdnrnn, build_vae
@@ -51,7 +52,7 @@ def collect(ctx: Context) -> None:
         seeds = ROUND_SEED + config.seed * 100_000
     ctx.rollouts_dir.mkdir(parents=True, exist_ok=True)
     lengths = collect_lengths(ctx.model_dir / "data")  # every env step is budget, dropped rollouts included
-    done = len([p for p in rollout_paths(ctx.rollouts_dir) if first <= int(p.stem.split("_")[1]) < wanted])
+    done = len([p for p in rollout_paths(ctx.rollouts_dir) if first <= rollout_index(p) < wanted])
     bar = tqdm(total=wanted - first, desc=f"collect{f' (round {r})' if config.iterate.max_rounds > 1 else ''}",
                unit="rollout", initial=done)
     with Pool(config.workers, ctx.task, config, *models) as pool, \

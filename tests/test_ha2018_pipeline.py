@@ -73,6 +73,16 @@ def test_doom_iterative_procedure_runs_more_rounds_on_the_same_run(tmp_path, cap
 
 
 @pytest.mark.slow
+def test_temperature_sweep_trains_a_controller_per_temperature_on_one_model(tmp_path, capsys):
+    extra = ["collect.max_frames=120", "controller.max_steps=40", "sweep.temperatures=[0.9,1.2]"]
+    args = ["temperature-sweep", "--task", "doom_take_cover", "--preset", "small", "--logdir", str(tmp_path)]
+    assert main(args + [x for item in TINY + extra for x in ("--set", item)]) == 0
+    table = (tmp_path / "sweep" / "temperature_table.md").read_text()
+    assert "| 0.90 |" in table and "| 1.20 |" in table
+    assert (tmp_path / "sweep" / "tau_1.20" / "summary.json").exists()
+
+
+@pytest.mark.slow
 def test_carracing_pipeline_end_to_end(tmp_path, capsys):
     run("carracing", tmp_path, ["collect.max_frames=25", "controller.max_steps=8", "mdnrnn.seq_len=8"], capsys)
     summary = json.loads((tmp_path / "summary.json").read_text())

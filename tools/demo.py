@@ -1,5 +1,5 @@
 """The project's main job (`make demo`): the World Models Doom pipeline on the `small` preset (V, M, a controller
-evolved in M's dream, over 3 rounds of the paper's iterative procedure, evaluated over 100 real games; resumes and
+evolved in M's dream, over 3-5 rounds of the paper's iterative procedure, evaluated over 100 real games; resumes and
 skips finished stages), then the results
 tables and README sections from the committed records, then this run's score beside the committed record's.
 
