@@ -2,6 +2,8 @@
 before the speed work of issue 15 (commit bac7b04) and required to stay the same. The categorical latents are
 drawn by a deterministic stand-in (the mode, with the same straight-through gradient), so the pin holds whatever
 way samples are drawn; the sampler itself is checked against its distribution by a statistical test."""
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -45,12 +47,8 @@ def pinned_losses_and_grads(compile: bool = False) -> tuple[dict[str, float], di
     config = load_config(CONFIG, ["dmc_proprio", "small"], [f"compile={str(compile).lower()}"])
     torch.manual_seed(0)
     agent = compile_agent(DreamerV3({"vector": (5,), "image": (16, 16, 3)}, 2, False, config.agent, "cpu"), config)
-    original = RSSM.sample
-    RSSM.sample = staticmethod(mode_sample)
-    try:
+    with mock.patch.object(RSSM, "sample", staticmethod(mode_sample)):  # restores the staticmethod itself
         losses, _, _ = agent.loss(agent.to_tensors(pinned_batch()))
-    finally:
-        RSSM.sample = original
     total = sum(losses[k].mean() * agent.scales[k] for k in losses)
     total.backward()
     modules = ("encoder", "rssm", "decoder", "reward", "cont", "actor", "critic")
