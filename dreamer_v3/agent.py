@@ -171,21 +171,20 @@ class DreamerV3(nn.Module):
         metrics = {"dyn_ent": _entropy(prior_logits), "rep_ent": _entropy(post["logits"])}
         return losses, metrics, post
 
-    def imagine(self, starts: dict[str, Tensor]) -> tuple[dict[str, Tensor], Tensor]:
+    def imagine(self, starts: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Roll out the actor in the prior for H steps from (N, ...) start states (no gradients, as the official
-        imagined features and actions are stop-gradiented). Returns states (N, H+1, ...) and actions (N, H+1, A):
-        action t is the one taken at state t."""
-        states, actions = [starts], []
+        imagined features and actions are stop-gradiented). Returns the features (N, H+1, F) and actions
+        (N, H+1, A): action t is the one taken at state t. The features the actor reads at each step are the
+        ones returned (one stack, not a stack of states and a second concatenation)."""
+        feats, actions = [], []
         state = starts
         with torch.no_grad():
-            for _ in range(self.config.imag_length):
-                action = self._act(self.actor(self.rssm.feat(state)).sample())
-                actions.append(action)
-                state = self.rssm.img_step(state, action)
-                states.append({k: state[k] for k in ("deter", "stoch")})
-            actions.append(self._act(self.actor(self.rssm.feat(state)).sample()))
-        stacked = {k: torch.stack([s[k] for s in states], 1) for k in ("deter", "stoch")}
-        return stacked, torch.stack(actions, 1)
+            for t in range(self.config.imag_length + 1):
+                feats.append(self.rssm.feat(state))
+                actions.append(self._act(self.actor(feats[-1]).sample()))
+                if t < self.config.imag_length:
+                    state = self.rssm.img_step(state, actions[-1])
+        return torch.stack(feats, 1), torch.stack(actions, 1)
 
     def _act(self, sample: Tensor) -> Tensor:
         return F.one_hot(sample, self.act_dim).float() if self.discrete else sample
@@ -194,8 +193,7 @@ class DreamerV3(nn.Module):
         """Policy and value losses on imagined trajectories (official `imag_loss`, contdisc=True, slowtar=False).
         Returns per-start losses (N,), metrics and the lambda return at each start state (N,)."""
         c = self.config
-        states, actions = self.imagine(starts)
-        feat = self.rssm.feat(states).detach()  # (N, H+1, F)
+        feat, actions = self.imagine(starts)  # (N, H+1, F), (N, H+1, A)
         with torch.no_grad():
             rew = twohot_mean(self.reward(feat), self.reward.bins)
             con = torch.sigmoid(self.cont(feat))  # includes the discount 1 - 1/horizon

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dreamer_v3.robustness import symlog, twohot_bins, unimix_logits
+from dreamer_v3.seqgrad import Stash, sequence_grads, step_matmul
 
 
 # ---- layers -------------------------------------------------------------------------------------
@@ -26,15 +27,25 @@ def trunc_normal_(weight: Tensor, fan_in: int, outscale: float = 1.0) -> None:
 
 
 class Linear(nn.Linear):
+    """``stash`` is set inside ``sequence_grads`` (weight gradients formed once per sequence, seqgrad.py)."""
+    block = False
+
     def __init__(self, inp: int, out: int, outscale: float = 1.0) -> None:
         super().__init__(inp, out)
         trunc_normal_(self.weight, inp, outscale)
         nn.init.zeros_(self.bias)
+        self.stash: Stash | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stash is None:
+            return super().forward(x)
+        return step_matmul(x, self.weight, self.stash) + self.bias.to(x.dtype)
 
 
 class BlockLinear(nn.Module):
     """A block-diagonal linear layer: ``blocks`` independent (inp/blocks -> out/blocks) maps.
     The official fan-in is the full input size (its `compute_fans` multiplies by the block count)."""
+    block = True
 
     def __init__(self, inp: int, out: int, blocks: int, outscale: float = 1.0) -> None:
         super().__init__()
@@ -43,10 +54,11 @@ class BlockLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(blocks, inp // blocks, out // blocks))
         self.bias = nn.Parameter(torch.zeros(out))
         trunc_normal_(self.weight, inp, outscale)
+        self.stash: Stash | None = None
 
     def forward(self, x: Tensor) -> Tensor:  # (..., inp) -> (..., out)
         x = x.reshape(*x.shape[:-1], self.blocks, -1)
-        x = torch.einsum("...ki,kio->...ko", x, self.weight.to(x.dtype))
+        x = step_matmul(x, self.weight, self.stash, block=True)
         return x.reshape(*x.shape[:-2], -1) + self.bias.to(x.dtype)
 
 
@@ -281,6 +293,7 @@ class RSSM(nn.Module):
         self.obs_logit = Linear(hidden, stoch * classes, outscale)
         self.prior_net = nn.Sequential(*[Dense(deter if i == 0 else hidden, hidden) for i in range(imglayers)])
         self.prior_logit = Linear(hidden, stoch * classes, outscale)
+        self.img_core = self.core  # the prior step's core; `compile: true` swaps in a compiled one (no gradients)
 
     @property
     def feat_dim(self) -> int:
@@ -342,14 +355,20 @@ class RSSM(nn.Module):
         """Posterior rollout over time: actions (B, T, A) are a_{t-1}, tokens (B, T, E), reset (B, T).
         Returns the last state and stacked {deter (B, T, D), stoch (B, T, S, C), logits (B, T, S, C)}."""
         steps = []  # unbind, not x[:, t]: indexing in a loop makes backward zero-fill a (B, T, ...) tensor per step
-        for action, token, first in zip(actions.unbind(1), tokens.unbind(1), reset.unbind(1)):
-            state = self.obs_step(state, action, token, first)
-            steps.append(state)
+        with sequence_grads(self.step_layers()):
+            for action, token, first in zip(actions.unbind(1), tokens.unbind(1), reset.unbind(1)):
+                state = self.obs_step(state, action, token, first)
+                steps.append(state)
         stacked = {k: torch.stack([s[k] for s in steps], 1) for k in steps[0]}
         return {k: state[k] for k in ("deter", "stoch")}, stacked
 
+    def step_layers(self) -> list[nn.Module]:
+        """The matmul layers of a posterior step, whose weight gradients `observe` forms once per sequence."""
+        steps = (self.dynin0, self.dynin1, self.dynin2, self.dynhid, self.dyngru, self.obs_net, self.obs_logit)
+        return [m for step in steps for m in step.modules() if isinstance(m, (Linear, BlockLinear))]
+
     def img_step(self, state: dict[str, Tensor], action: Tensor) -> dict[str, Tensor]:
-        deter = self.core(state["deter"], state["stoch"], action)
+        deter = self.img_core(state["deter"], state["stoch"], action)
         logits = self.prior_logits(deter)
         return {"deter": deter, "stoch": self.sample(logits), "logits": logits}
 

@@ -27,9 +27,10 @@ def twohot_bins(num: int = 255, low: float = -20.0, high: float = 20.0) -> Tenso
     return bins.float()
 
 
-def twohot_encode(target: Tensor, bins: Tensor) -> Tensor:
-    """(...,) -> (..., K): weights on the two bins around ``target``, linear in the distance to each.
-    Values outside the bin range go fully onto the edge bin."""
+def twohot_weights(target: Tensor, bins: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The two bins around ``target`` (...,) and the weight on each, linear in the distance to the other
+    (official `TwoHot` loss). Values outside the bin range go fully onto the edge bin (both indices equal,
+    half the weight each). Returns (below, above, weight_below, weight_above)."""
     count = len(bins)
     below = (bins <= target[..., None]).sum(-1) - 1
     above = count - (bins > target[..., None]).sum(-1)
@@ -38,14 +39,24 @@ def twohot_encode(target: Tensor, bins: Tensor) -> Tensor:
     to_below = torch.where(equal, torch.ones_like(target), (bins[below] - target).abs())
     to_above = torch.where(equal, torch.ones_like(target), (bins[above] - target).abs())
     total = to_below + to_above
-    return (F.one_hot(below, count) * (to_above / total)[..., None]
-            + F.one_hot(above, count) * (to_below / total)[..., None])
+    return below, above, to_above / total, to_below / total
+
+
+def twohot_encode(target: Tensor, bins: Tensor) -> Tensor:
+    """(...,) -> (..., K): the twohot encoding of ``target`` (weights on the two bins around it)."""
+    below, above, weight_below, weight_above = twohot_weights(target, bins)
+    count = len(bins)
+    return F.one_hot(below, count) * weight_below[..., None] + F.one_hot(above, count) * weight_above[..., None]
 
 
 def twohot_loss(logits: Tensor, target: Tensor, bins: Tensor) -> Tensor:
-    """Cross-entropy between the twohot encoding of ``target`` (...,) and ``logits`` (..., K) -> (...,)."""
-    soft = twohot_encode(target.detach().float(), bins)
-    return -(soft * F.log_softmax(logits.float(), -1)).sum(-1)
+    """Cross-entropy between the twohot encoding of ``target`` (...,) and ``logits`` (..., K) -> (...,). Reads the
+    two log-probabilities the encoding weights instead of multiplying out the (..., K) encoding: the same sum, as
+    its other terms are zero."""
+    below, above, weight_below, weight_above = twohot_weights(target.detach().float(), bins)
+    logp = F.log_softmax(logits.float(), -1)
+    at = lambda index: logp.gather(-1, index[..., None]).squeeze(-1)  # noqa: E731
+    return -(weight_below * at(below) + weight_above * at(above))
 
 
 def twohot_mean(logits: Tensor, bins: Tensor) -> Tensor:

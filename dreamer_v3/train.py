@@ -19,10 +19,12 @@ PAPER = "dreamer_v3"
 
 def compile_agent(agent: DreamerV3, config: DictConfig) -> DreamerV3:
     """``compile: true``: torch.compile every RMSNorm (six elementwise ops fused into one kernel) and the RSSM
-    core step; each falls back to eager if compiling fails. Computes the same values."""
+    core step of imagination (the posterior rollout keeps the eager core: compiling it did not help at batch 16,
+    and its weight gradients are formed once per sequence, seqgrad.py); each falls back to eager if compiling
+    fails. Computes the same values."""
     if config.compile:
         compile_norms(agent)
-        agent.rssm.core = CompiledOrEager(agent.rssm.core, dynamic=True)
+        agent.rssm.img_core = CompiledOrEager(agent.rssm.core, dynamic=True)
     return agent
 
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from dreamer_v3.__main__ import CONFIG
 from dreamer_v3.agent import DreamerV3
 from dreamer_v3.networks import RSSM
+from dreamer_v3.seqgrad import Stash
 from dreamer_v3.train import compile_agent
 from tools.config import load_config
 
@@ -91,3 +92,38 @@ def test_latent_sampler_has_the_straight_through_gradient():
     (RSSM.sample(logits) * weights).sum().backward()
     expected = torch.autograd.grad((logits.softmax(-1) * weights).sum(), logits)[0]
     assert torch.allclose(logits.grad, expected, atol=1e-6)
+
+
+def test_sequence_weight_gradients_equal_per_step_autograd():
+    """`observe` forms the recurrent weights' gradients once per sequence (seqgrad.py); stepping `obs_step` by
+    hand leaves them to autograd step by step. Same gradients, episode starts and data-only inputs included."""
+    torch.manual_seed(0)
+    rssm = RSSM(token_dim=8, act_dim=2, deter=32, hidden=8, stoch=4, classes=4, blocks=4, unimix=0.01,
+                imglayers=1, obslayers=1, dynlayers=1)
+    B, T = 3, 6
+    tokens, actions = torch.randn(B, T, 8), torch.randn(B, T, 2)
+    reset = torch.zeros(B, T, dtype=torch.bool)
+    reset[:, 0], reset[1, 3] = True, True
+
+    def grads(by_hand: bool) -> dict[str, torch.Tensor]:
+        rssm.zero_grad(set_to_none=True)
+        with mock.patch.object(RSSM, "sample", staticmethod(mode_sample)):
+            if by_hand:
+                state, steps = rssm.initial(B), []
+                for t in range(T):
+                    state = rssm.obs_step(state, actions[:, t], tokens[:, t], reset[:, t])
+                    steps.append(state)
+                post = {k: torch.stack([s[k] for s in steps], 1) for k in steps[0]}
+            else:
+                _, post = rssm.observe(rssm.initial(B), actions, tokens, reset)
+        (post["deter"].square().mean() + post["logits"].exp().square().mean()).backward()
+        return {name: p.grad.clone() for name, p in rssm.named_parameters() if p.grad is not None}
+
+    with mock.patch.object(Stash, "weight_grad", autospec=True, side_effect=Stash.weight_grad) as formed:
+        sequence = grads(False)
+    assert formed.call_count == len(rssm.step_layers())  # once per layer and sequence, not per step
+    by_hand = grads(True)
+    assert sequence.keys() == by_hand.keys() and "dynhid.0.0.weight" in sequence
+    for name in sequence:
+        torch.testing.assert_close(sequence[name], by_hand[name], rtol=1e-5, atol=1e-7, msg=name)
+    assert all(layer.stash is None for layer in rssm.step_layers())
