@@ -62,12 +62,14 @@ LEARNERS: dict[str, tuple[Callable, dict[str, Size]]] = {
 
 
 def build_config(learner: str, size: Size, device: str, variant: str) -> DictConfig:
-    """The learner's config at this size; the `bf16` / `compile` variants set the config key of that name where
-    the learner has one."""
+    """The learner's config at this size. Where the learner has `bf16` / `compile` keys, the `fp32` variant turns
+    both off (eager float32, whatever the preset's default) and the `bf16` / `compile` variants turn theirs on."""
     main = importlib.import_module(f"{learner}.__main__")
     config = main.build_config(size.task, size.preset, 0, [f"device={device}"])
-    if variant in ("bf16", "compile") and variant in config:
-        config = main.build_config(config.task, size.preset, 0, [f"device={device}", f"{variant}=true"])
+    flags = {"fp32": {"bf16": "false", "compile": "false"}, "bf16": {"bf16": "true"}, "compile": {"compile": "true"}}
+    overrides = [f"{key}={value}" for key, value in flags[variant].items() if key in config]
+    if overrides:
+        config = main.build_config(config.task, size.preset, 0, [f"device={device}", *overrides])
     return config
 
 
