@@ -86,10 +86,11 @@ class UniformRandom:
 
 
 class Constant:
-    """One fixed action of M every step (for Doom: no-op 0, left -1, right +1): a trivial baseline."""
+    """One fixed action of M every step (Doom: no-op 0, left -1, right +1; CarRacing: a (steer, gas, brake)
+    triple): a trivial baseline."""
 
-    def __init__(self, action: float, action_size: int) -> None:
-        self.action = np.full(action_size, action, np.float32)
+    def __init__(self, action: float | tuple[float, ...], action_size: int) -> None:
+        self.action = np.broadcast_to(np.asarray(action, np.float32), (action_size,)).copy()
 
     def reset(self) -> None:
         pass
@@ -226,11 +227,11 @@ def agent_job(job: tuple[np.ndarray, int, int]) -> tuple[float, int]:
     return episode["return"], episode["length"]
 
 
-def baseline_job(job: tuple[str | float, int, int]) -> tuple[float, int]:
+def baseline_job(job: tuple[str | float | tuple[float, ...], int, int]) -> tuple[float, int]:
     """One episode of a trivial policy, "random" (uniform) or a constant action of M: returns (return, length)."""
     which, seed, max_steps = job
     size = ACTION_SIZE[_WORKER["task"]]
-    policy = UniformRandom(np.random.default_rng(seed), size) if which == "random" else Constant(float(which), size)
+    policy = UniformRandom(np.random.default_rng(seed), size) if which == "random" else Constant(which, size)
     episode = run_episode(_env(), policy, _WORKER["task"], seed, max_steps, record=False)
     return episode["return"], episode["length"]
 

@@ -19,6 +19,9 @@ from ha2018.dream import BatchedDream, dream_survival
 from ha2018.vae import ConvVAE, to_frames, to_input
 
 CONSTANT_ACTIONS = {"noop": 0.0, "left": -1.0, "right": 1.0}  # M's action; the game thresholds it at +-1/3
+# CarRacing's trivial policies in the real game: (steer, gas, brake) held every step (ours, not the paper's)
+CARRACING_CONSTANT_ACTIONS = {"noop": (0.0, 0.0, 0.0), "gas": (0.0, 1.0, 0.0), "left_gas": (-1.0, 1.0, 0.0),
+                              "right_gas": (1.0, 1.0, 0.0)}
 
 
 # ---- V ----------------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from tqdm import tqdm
 from ha2018.data import load_rollout, rollout_paths, write_json
 from ha2018.dream import BatchedDream
 from ha2018.rollout import Pool, baseline_job
-from ha2018.sanity import CONSTANT_ACTIONS, dream_baselines, judge_dream, reconstruction_figure, vae_check
+from ha2018.sanity import (CARRACING_CONSTANT_ACTIONS, CONSTANT_ACTIONS, dream_baselines, judge_dream,
+                           reconstruction_figure, vae_check)
 
 if TYPE_CHECKING:
     from ha2018.context import Context
@@ -51,16 +52,18 @@ def vae_record(ctx: "Context", vae) -> dict:
 
 
 def baseline_trials(ctx: "Context") -> dict[str, list[float]]:
-    """Real-game returns of the uniform random policy (and, for Doom, the constant no-op, left and right) on
-    the evaluation seeds, the controller's seeds."""
+    """Real-game returns of the uniform random policy and the constant ones (Doom: no-op, left, right;
+    CarRacing: no-op, full gas straight, full gas steering left, right) on the evaluation seeds, the
+    controller's seeds."""
     config, path = ctx.config, ctx.path("baselines.json", shared=True)
-    names = ["random", *(CONSTANT_ACTIONS if ctx.task == "doom_take_cover" else ())]
+    constants = CONSTANT_ACTIONS if ctx.task == "doom_take_cover" else CARRACING_CONSTANT_ACTIONS
+    names = ["random", *constants]
     key = {"trials": config.evaluate.trials, "policies": names}
     saved = json.loads(path.read_text()) if path.exists() else {}
     if saved.get("key") == key:
         return saved["returns"]
     steps = config.collect.max_frames if ctx.task == "doom_take_cover" else config.controller.max_steps
-    jobs = [("random" if name == "random" else CONSTANT_ACTIONS[name], EVAL_SEED + i, steps)
+    jobs = [("random" if name == "random" else constants[name], EVAL_SEED + i, steps)
             for name in names for i in range(config.evaluate.trials)]
     with Pool(config.workers, ctx.task, config) as pool:
         results = list(tqdm(pool.imap(baseline_job, jobs), total=len(jobs), desc="trivial policies (real)",

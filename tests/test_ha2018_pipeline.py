@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -88,6 +89,8 @@ def test_carracing_pipeline_end_to_end(tmp_path, capsys):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["finished"] and summary["episodes"] == 2 and "dream_score" not in summary
     assert summary["budget"] >= 3 * 25 + 4 * 8  # collection + controller training in the real game
+    for policy in ("random", "noop", "gas", "left_gas", "right_gas"):  # trivial policies on the same tracks
+        assert math.isfinite(summary[f"{policy}_policy_score"]), policy
 
 
 @pytest.mark.slow

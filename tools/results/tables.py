@@ -217,6 +217,8 @@ def crafter_reference_scores(published: Path = PUBLISHED) -> str:
 
 
 # ---- Ha2018 ------------------------------------------------------------------------------------------
+CAR_TRIVIAL = (("random", "random policy"), ("noop", "always no-op"), ("gas", "always full gas, straight"),
+               ("left_gas", "always full gas, steering left"), ("right_gas", "always full gas, steering right"))
 def ha2018_sections(records: list[Record], published: Path = PUBLISHED) -> list[str]:
     rows = paper_rows("ha2018", published)
     car = [r for r in records if r.task == "carracing"]
@@ -225,6 +227,12 @@ def ha2018_sections(records: list[Record], published: Path = PUBLISHED) -> list[
                 if r.file == "ha2018_carracing.csv"]
     car_rows += [[r.method, r.preset, r.seed, _trials(r), budget_text(r.budget, r.budget_unit),
                   f"ours: mean ± std over the last {r.episodes} {r.mode} episodes"] for r in car]
+    for r in car:  # the trivial policies each run played on its own evaluation seeds
+        for policy, label in CAR_TRIVIAL:
+            if _is_number(r.extra.get(f"{policy}_policy_score")):
+                score = num(r.extra[f"{policy}_policy_score"], r.extra.get(f"{policy}_policy_score_std"), 0)
+                car_rows.append([f"{label} (ours only)", r.preset, r.seed, f"{score} ({r.episodes} trials)", "—",
+                                 f"the same {r.episodes} tracks as {r.method}"])
     out = ["### CarRacing-v0 (Table 1)\n\n" + md_table(["method", "source", "seed", "score", "budget / evaluation",
                                                           "metric"], car_rows)]
     out.append("### DoomTakeCover-v0: virtual (dream) and actual score per temperature (Table 2)\n\n" +
