@@ -54,9 +54,8 @@ class _StepMatmul(torch.autograd.Function):
         grad_w = None
         if ctx.needs_input_grad[1]:
             stash.pairs.append((x.detach(), grad))
-            if len(stash.pairs) == stash.calls:  # the last step of the sequence to run backward
-                grad_w = stash.weight_grad()
-                stash.calls = 0
+            if len(stash.pairs) == stash.calls:  # the last step of the sequence to run backward (pairs cleared:
+                grad_w = stash.weight_grad()     # a second backward over a retained graph forms it again)
         return grad_x, grad_w, None
 
 

@@ -127,3 +127,10 @@ def test_sequence_weight_gradients_equal_per_step_autograd():
     for name in sequence:
         torch.testing.assert_close(sequence[name], by_hand[name], rtol=1e-5, atol=1e-7, msg=name)
     assert all(layer.stash is None for layer in rssm.step_layers())
+    rssm.zero_grad(set_to_none=True)  # a second backward over a retained graph adds the same gradient again
+    _, post = rssm.observe(rssm.initial(B), actions, tokens, reset)
+    loss = post["deter"].square().mean()
+    loss.backward(retain_graph=True)
+    once = rssm.dynhid[0][0].weight.grad.clone()
+    loss.backward()
+    torch.testing.assert_close(rssm.dynhid[0][0].weight.grad, 2 * once)
