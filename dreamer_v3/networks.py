@@ -39,7 +39,8 @@ class Linear(nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         if self.stash is None:
             return super().forward(x)
-        return step_matmul(x, self.weight, self.stash) + self.bias.to(x.dtype)
+        y = step_matmul(x, self.weight, self.stash)
+        return y + self.bias.to(y.dtype)  # the matmul's dtype (bf16 under autocast), as nn.Linear
 
 
 class BlockLinear(nn.Module):

@@ -6,7 +6,8 @@ memory traffic, not arithmetic, on a CPU (at the 12M size ~20 MB of weights per 
 ``with sequence_grads(layers):`` each layer's matmul runs through ``_StepMatmul``: a step's backward returns the
 input gradient and keeps its (input, output-gradient) pair, and the backward of whichever step comes last forms
 the weight gradient of the whole sequence in one matmul over all B x T rows. It is the same sum of the same
-products, in another order (float32 rounding differs by ~1e-7)."""
+products, in another order (float32 rounding differs by ~1e-7). Known limit: every step's output must reach the
+loss (as in `world_model_loss`); if one step's backward never runs, the layer's weight gets no gradient."""
 from __future__ import annotations
 
 import contextlib
@@ -66,7 +67,7 @@ def _matmul(x: Tensor, weight: Tensor, block: bool) -> Tensor:
 def step_matmul(x: Tensor, weight: Tensor, stash: Stash | None, block: bool = False) -> Tensor:
     """The layer's matmul (no bias), through ``_StepMatmul`` when a sequence is being recorded with gradients
     (float32, no autocast: where the memory traffic is the cost)."""
-    if stash is None or not torch.is_grad_enabled() or not weight.requires_grad or torch.is_autocast_enabled():
+    if stash is None or not torch.is_grad_enabled() or not weight.requires_grad or torch.is_autocast_enabled(x.device.type):
         return _matmul(x, weight.to(x.dtype), block)
     return _StepMatmul.apply(x, weight, stash)
 
