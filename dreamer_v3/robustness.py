@@ -42,13 +42,6 @@ def twohot_weights(target: Tensor, bins: Tensor) -> tuple[Tensor, Tensor, Tensor
     return below, above, to_above / total, to_below / total
 
 
-def twohot_encode(target: Tensor, bins: Tensor) -> Tensor:
-    """(...,) -> (..., K): the twohot encoding of ``target`` (weights on the two bins around it)."""
-    below, above, weight_below, weight_above = twohot_weights(target, bins)
-    count = len(bins)
-    return F.one_hot(below, count) * weight_below[..., None] + F.one_hot(above, count) * weight_above[..., None]
-
-
 def twohot_loss(logits: Tensor, target: Tensor, bins: Tensor) -> Tensor:
     """Cross-entropy between the twohot encoding of ``target`` (...,) and ``logits`` (..., K) -> (...,). Reads the
     two log-probabilities the encoding weights instead of multiplying out the (..., K) encoding: the same sum, as

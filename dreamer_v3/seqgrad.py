@@ -67,7 +67,8 @@ def _matmul(x: Tensor, weight: Tensor, block: bool) -> Tensor:
 def step_matmul(x: Tensor, weight: Tensor, stash: Stash | None, block: bool = False) -> Tensor:
     """The layer's matmul (no bias), through ``_StepMatmul`` when a sequence is being recorded with gradients
     (float32, no autocast: where the memory traffic is the cost)."""
-    if stash is None or not torch.is_grad_enabled() or not weight.requires_grad or torch.is_autocast_enabled(x.device.type):
+    recording = stash is not None and torch.is_grad_enabled() and weight.requires_grad
+    if not recording or torch.is_autocast_enabled(x.device.type):
         return _matmul(x, weight.to(x.dtype), block)
     return _StepMatmul.apply(x, weight, stash)
 

@@ -11,7 +11,7 @@ from dreamer_v3.agent import DreamerV3
 from dreamer_v3.optim import LaProp, agc_scale
 from tools.replay import SequenceReplay, annotate
 from dreamer_v3.robustness import (ReturnNormalizer, categorical_kl, free_bits, kl_losses, lambda_return, symexp,
-                                   symlog, twohot_bins, twohot_encode, twohot_loss, twohot_mean, unimix_logits)
+                                   symlog, twohot_bins, twohot_weights, twohot_loss, twohot_mean, unimix_logits)
 from tools.loop import crafter_score
 from tools import checkpoint
 from tools.config import ConfigError, load_config
@@ -34,6 +34,13 @@ def test_twohot_bins_are_symmetric_symexp_spaced():
     assert torch.equal(bins, -bins.flip(0))
     assert torch.all(bins[1:] > bins[:-1])
     assert torch.allclose(symlog(bins.double()), torch.linspace(-20, 20, 255, dtype=torch.float64), atol=1e-5)
+
+
+def twohot_encode(target: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
+    """(...,) -> (..., K): the encoding `twohot_loss` weights the log-probabilities with."""
+    below, above, weight_below, weight_above = twohot_weights(target, bins)
+    one_hot = torch.nn.functional.one_hot
+    return one_hot(below, len(bins)) * weight_below[..., None] + one_hot(above, len(bins)) * weight_above[..., None]
 
 
 def test_twohot_round_trip_and_edges():
