@@ -6,8 +6,9 @@ memory traffic, not arithmetic, on a CPU (at the 12M size ~20 MB of weights per 
 ``with sequence_grads(layers):`` each layer's matmul runs through ``_StepMatmul``: a step's backward returns the
 input gradient and keeps its (input, output-gradient) pair, and the backward of whichever step comes last forms
 the weight gradient of the whole sequence in one matmul over all B x T rows. It is the same sum of the same
-products, in another order (float32 rounding differs by ~1e-7). Known limit: every step's output must reach the
-loss (as in `world_model_loss`); if one step's backward never runs, the layer's weight gets no gradient."""
+products, in another order (float32 rounding differs by ~1e-7). Every step's output must reach the loss (as in
+`world_model_loss`): a backward that reaches only some steps of a sequence stops with an error at its end
+(``Stash.check_complete``) instead of leaving the weight without its gradient."""
 from __future__ import annotations
 
 import contextlib
@@ -33,6 +34,15 @@ class Stash:
             return torch.bmm(inputs.transpose(0, 1).transpose(1, 2), grads.transpose(0, 1))
         return grads.T @ inputs
 
+    def check_complete(self) -> None:
+        """Run by autograd at the end of a backward pass that reached this sequence: every step must have run."""
+        if self.pairs:
+            reached = len(self.pairs)
+            self.pairs.clear()
+            raise RuntimeError(f"seqgrad: the backward reached {reached} of the {self.calls} steps of a sequence, "
+                               "so the recurrent weights' gradient cannot be formed; every step's output must reach "
+                               "the loss (or run the loop outside `sequence_grads`)")
+
 
 class _StepMatmul(torch.autograd.Function):
     """A linear layer's x @ weight^T ((..., K) by (O, K)) or a block-linear one's per-block x @ weight
@@ -55,6 +65,8 @@ class _StepMatmul(torch.autograd.Function):
         grad_w = None
         if ctx.needs_input_grad[1]:
             stash.pairs.append((x.detach(), grad))
+            if len(stash.pairs) == 1:  # this backward's first step of the sequence: check the rest ran, at its end
+                torch.autograd.Variable._execution_engine.queue_callback(stash.check_complete)
             if len(stash.pairs) == stash.calls:  # the last step of the sequence to run backward (pairs cleared:
                 grad_w = stash.weight_grad()     # a second backward over a retained graph forms it again)
         return grad_x, grad_w, None

@@ -129,8 +129,11 @@ def test_sequence_weight_gradients_equal_per_step_autograd():
     assert all(layer.stash is None for layer in rssm.step_layers())
     rssm.zero_grad(set_to_none=True)  # a second backward over a retained graph adds the same gradient again
     _, post = rssm.observe(rssm.initial(B), actions, tokens, reset)
-    loss = post["deter"].square().mean()
+    loss = post["deter"].square().mean() + post["logits"].square().mean()  # every step's output reaches it
     loss.backward(retain_graph=True)
     once = rssm.dynhid[0][0].weight.grad.clone()
     loss.backward()
     torch.testing.assert_close(rssm.dynhid[0][0].weight.grad, 2 * once)
+    _, post = rssm.observe(rssm.initial(B), actions, tokens, reset)  # a loss on the first steps only: loud, not lost
+    with pytest.raises(RuntimeError, match=r"reached [1-5] of the 6 steps"):
+        post["deter"][:, :3].square().mean().backward()
