@@ -77,11 +77,6 @@ def rms_norm(x: Tensor, scale: Tensor, eps: float) -> Tensor:
     return y.to(x.dtype)
 
 
-def rms_norm_silu(x: Tensor, scale: Tensor, eps: float) -> Tensor:
-    """SiLU after the norm, the official layer's `act` (one function, so compiling fuses both)."""
-    return F.silu(rms_norm(x, scale, eps))
-
-
 class CompiledOrEager:
     """``torch.compile(fn)`` that falls back to ``fn`` for good (with one warning) if compiling fails, e.g. where
     no C++ compiler is installed. A genuine error in ``fn`` is raised again by the eager call."""
@@ -101,14 +96,13 @@ class CompiledOrEager:
 
 
 class RMSNorm(nn.Module):
-    """Official `Norm('rms')` with a learned scale, with ``silu`` the SiLU that follows it in every official layer.
-    ``compile_norms`` swaps ``norm`` for a compiled (fused) one."""
+    """Official `Norm('rms')` with a learned scale. ``compile_norms`` swaps ``norm`` for a compiled (fused) one."""
 
-    def __init__(self, dim: int, eps: float = 1e-4, silu: bool = False) -> None:
+    def __init__(self, dim: int, eps: float = 1e-4) -> None:
         super().__init__()
         self.eps = eps
         self.scale = nn.Parameter(torch.ones(dim))
-        self.norm = rms_norm_silu if silu else rms_norm
+        self.norm = rms_norm
 
     def forward(self, x: Tensor) -> Tensor:  # (..., dim); as (rows, dim), so a compiled norm sees one rank
         return self.norm(x.reshape(-1, x.shape[-1]), self.scale, self.eps).reshape(x.shape)
@@ -123,7 +117,7 @@ class Dense(nn.Sequential):
     """Linear -> RMSNorm -> SiLU."""
 
     def __init__(self, inp: int, out: int) -> None:
-        super().__init__(Linear(inp, out), RMSNorm(out, silu=True))
+        super().__init__(Linear(inp, out), RMSNorm(out), nn.SiLU())
 
 
 class MLP(nn.Sequential):
@@ -205,8 +199,8 @@ class Encoder(nn.Module):
             channels = sum(obs_shapes[k][2] for k in self.images)
             blocks = []
             for depth_out in [depth * m for m in mults]:
-                blocks += [Conv2d(channels, depth_out, kernel), nn.MaxPool2d(2),
-                           ChannelRMSNorm(depth_out, silu=True)]
+                blocks += [Conv2d(channels, depth_out, kernel), nn.MaxPool2d(2), ChannelRMSNorm(depth_out),
+                           nn.SiLU()]
                 channels, height, width = depth_out, height // 2, width // 2
             self.cnn = nn.Sequential(*blocks)
             self.out_dim += channels * height * width
@@ -248,10 +242,10 @@ class Decoder(nn.Module):
             self.space0 = BlockLinear(deter, flat, bspace)
             self.space1 = Dense(stoch_dim, 2 * units)
             self.space2 = Linear(2 * units, flat)
-            self.space_norm = RMSNorm(depths[-1], silu=True)
+            self.space_norm = RMSNorm(depths[-1])
             layers_ = []
             for inp, out in zip(reversed(depths[1:]), reversed(depths[:-1])):
-                layers_ += [nn.Upsample(scale_factor=2), Conv2d(inp, out, kernel), ChannelRMSNorm(out, silu=True)]
+                layers_ += [nn.Upsample(scale_factor=2), Conv2d(inp, out, kernel), ChannelRMSNorm(out), nn.SiLU()]
             channels = sum(obs_shapes[k][2] for k in self.images)
             layers_ += [nn.Upsample(scale_factor=2), Conv2d(depths[0], channels, kernel, outscale)]
             self.cnn = nn.Sequential(*layers_)
@@ -269,7 +263,7 @@ class Decoder(nn.Module):
             x0 = self.space0(deter.reshape(-1, deter.shape[-1]))  # (N, g*h*w*c')
             x0 = x0.reshape(-1, g, h, w, self.depth_last // g).permute(0, 2, 3, 1, 4).reshape(-1, h, w, self.depth_last)
             x1 = self.space2(self.space1(stoch.reshape(-1, stoch.shape[-1]))).reshape(-1, h, w, self.depth_last)
-            x = self.space_norm(x0 + x1).permute(0, 3, 1, 2)  # (N, C, h, w), normed and SiLU
+            x = F.silu(self.space_norm(x0 + x1)).permute(0, 3, 1, 2)  # (N, C, h, w)
             x = torch.sigmoid(self.cnn(x).float()).permute(0, 2, 3, 1)  # (N, H, W, C)
             x = x.reshape(*batch, *x.shape[1:])
             out.update(zip(self.images, x.split([self.obs_shapes[k][2] for k in self.images], -1)))
@@ -292,8 +286,8 @@ class RSSM(nn.Module):
         self.dynin2 = Dense(act_dim, hidden)       # from a_{t-1}
         group_in = deter // blocks + 3 * hidden
         self.dynhid = nn.ModuleList([
-            nn.Sequential(BlockLinear(blocks * group_in if i == 0 else deter, deter, blocks),
-                          RMSNorm(deter, silu=True)) for i in range(dynlayers)])
+            nn.Sequential(BlockLinear(blocks * group_in if i == 0 else deter, deter, blocks), RMSNorm(deter),
+                          nn.SiLU()) for i in range(dynlayers)])
         self.dyngru = BlockLinear(deter, 3 * deter, blocks)
         self.obs_net = nn.Sequential(*[Dense(deter + token_dim if i == 0 else hidden, hidden)
                                        for i in range(obslayers)])

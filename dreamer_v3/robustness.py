@@ -30,13 +30,11 @@ def twohot_bins(num: int = 255, low: float = -20.0, high: float = 20.0) -> Tenso
 def twohot_weights(target: Tensor, bins: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The two bins around ``target`` (...,) and the weight on each, linear in the distance to the other
     (official `TwoHot` loss). Values outside the bin range go fully onto the edge bin (both indices equal,
-    half the weight each). Returns (below, above, weight_below, weight_above). The official counts
-    ``sum(bins <= x) - 1`` and ``len(bins) - sum(bins > x)`` are found by binary search (the bins are sorted):
-    the same indices, without a (..., K) comparison tensor."""
+    half the weight each). Returns (below, above, weight_below, weight_above)."""
     count = len(bins)
-    at_or_below = torch.searchsorted(bins, target.contiguous(), right=True)  # sum(bins <= target)
-    below = (at_or_below - 1).clamp(0, count - 1)
-    above = at_or_below.clamp(0, count - 1)  # len(bins) - sum(bins > target), as no target is NaN
+    below = (bins <= target[..., None]).sum(-1) - 1
+    above = count - (bins > target[..., None]).sum(-1)
+    below, above = below.clamp(0, count - 1), above.clamp(0, count - 1)
     equal = below == above
     to_below = torch.where(equal, torch.ones_like(target), (bins[below] - target).abs())
     to_above = torch.where(equal, torch.ones_like(target), (bins[above] - target).abs())

@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig
 
 from dreamer_v3.agent import DreamerV3
-from dreamer_v3.networks import CompiledOrEager, RMSNorm, rms_norm, rms_norm_silu
+from dreamer_v3.networks import CompiledOrEager, RMSNorm, rms_norm
 from tools.loop import EnvSpec, train_loop
 from tools.runs import Run
 
@@ -18,10 +18,10 @@ PAPER = "dreamer_v3"
 
 
 def compile_agent(agent: DreamerV3, config: DictConfig) -> DreamerV3:
-    """``compile: true``: torch.compile every RMSNorm (six elementwise ops, and the SiLU after it, fused into one
-    kernel) and the RSSM core step of imagination (the posterior rollout keeps the eager core: compiling it did
-    not help at batch 16, and its weight gradients are formed once per sequence, seqgrad.py); each falls back to
-    eager if compiling fails. Computes the same values."""
+    """``compile: true``: torch.compile every RMSNorm (six elementwise ops fused into one kernel) and the RSSM
+    core step of imagination (the posterior rollout keeps the eager core: compiling it did not help at batch 16,
+    and its weight gradients are formed once per sequence, seqgrad.py); each falls back to eager if compiling
+    fails. Computes the same values."""
     if config.compile:
         compile_norms(agent)
         agent.rssm.img_core = CompiledOrEager(agent.rssm.core, dynamic=True)
@@ -29,15 +29,15 @@ def compile_agent(agent: DreamerV3, config: DictConfig) -> DreamerV3:
 
 
 def compile_norms(agent: torch.nn.Module) -> None:
-    """One compiled function per kind of norm, for every norm of that kind. Each width, layout and grad mode is a
-    graph of its own (a norm's width is fixed by its scale); torch's default of 8 graphs per function silently
-    left the rest eager at the 12M image size, so the limit is raised to fit them all."""
+    """One compiled function (and cache) for every norm. Each width, layout and grad mode is a graph of its own
+    (a norm's width is fixed by its scale); torch's default of 8 graphs per function silently left the rest
+    eager (the 12M image agent, and the small test agent once it acts), so the limit is raised to fit them all."""
     limit = "recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit") else "cache_size_limit"
     setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), 64))
-    compiled = {fn: CompiledOrEager(fn, dynamic=True) for fn in (rms_norm, rms_norm_silu)}
+    norm = CompiledOrEager(rms_norm, dynamic=True)
     for module in agent.modules():
         if isinstance(module, RMSNorm):
-            module.norm = compiled[getattr(module.norm, "fn", module.norm)]
+            module.norm = norm
 
 
 def train(config: DictConfig, preset: str, logdir: str | Path | None = None) -> Run:

@@ -76,7 +76,7 @@ def test_compiled_norms_never_fall_back_to_eager(caplog):
     agent = compile_agent(DreamerV3({"vector": (5,), "image": (16, 16, 3)}, 2, False, config.agent, "cpu"), config)
     batch = pinned_batch()
     with caplog.at_level("WARNING", logger="torch._dynamo"):
-        agent.train_step(batch)  # with torch's default limit, this and acting need 9 graphs of the SiLU norm
+        agent.train_step(batch)  # with torch's default limit, this and acting need more than 8 graphs of the norm
         state = agent.initial_state(1)
         for t in range(3):
             obs = {k: batch[k][:1, t] for k in ("vector", "image")}
