@@ -143,9 +143,9 @@ def _build(root: Path, runs_dir: Path | None, figures: bool) -> dict[str, int]:
 
 
 def _run(tmp_path, paper="dreamer_v3", task="dmcproprio_cartpole_balance", seed=0, returns=(100.0, 300.0),
-         step=10_000, unit="env_steps", **finish) -> Path:
-    logdir = tmp_path / "runs" / paper / task / f"small_seed{seed}"
-    run = Run.create(paper, task, "small", seed, config={"a": 1}, logdir=logdir, budget_unit=unit)
+         step=10_000, unit="env_steps", preset="small", **finish) -> Path:
+    logdir = tmp_path / "runs" / paper / task / f"{preset}_seed{seed}"
+    run = Run.create(paper, task, preset, seed, config={"a": 1}, logdir=logdir, budget_unit=unit)
     for i, ret in enumerate(returns, 1):
         run.log_episode(step * i // len(returns), ret=ret, length=1000, mode="train")
     run.finish(step, **finish)
@@ -210,11 +210,15 @@ def test_ha2018_doom_temperature_table(tmp_path):
                  random_policy_score_std=90.0)  # a second sweep point: the same random measurement
     shutil.move(sweep, tmp_path / "runs" / "ha2018" / "doom_take_cover" / "small_seed0" / "sweep")
     _run(tmp_path, paper="ha2018", task="carracing", returns=(900.0, 910.0), step=0)
+    _run(tmp_path, paper="ha2018", task="doom_take_cover", returns=(100.0, 300.0), step=0, temperature=1.15,
+         preset="medium", dream_score=400.0, dream_score_std=10.0, random_policy_score=200.0,
+         random_policy_score_std=90.0)
     _build(root, tmp_path / "runs", figures=False)
     table = (root / "results" / "tables" / "ha2018.md").read_text()
-    row = next(line for line in table.splitlines() if line.startswith("| 1.15 |"))
+    medium, row = [line for line in table.splitlines() if line.startswith("| 1.15 |")]  # presets never pooled
     assert "| 918 ± 546 | 1092 ± 556 |" in row                  # published virtual / actual at tau = 1.15 (CSV)
     assert "| 1000 ± 50 | 1000 ± 200 (2 trials) |" in row       # ours: dream score, actual score
+    assert "| 918 ± 546 | 1092 ± 556 | 400 ± 10 | 200 ± 100 (2 trials) | 1 | ha2018 (medium, seed 0) |" in medium
     assert "| ha2018 | small | 0 | 905 ± 5 (2 trials) |" in table
     doom = table.split("### DoomTakeCover-v0")[1].split("###")[0]
     random_row = next(line for line in doom.splitlines() if line.startswith("| Random policy baseline |"))

@@ -79,11 +79,13 @@ def plot_temperature(records: list[Record], out_dir: Path, published: Path = PUB
         pub = sorted((r.temperature, r.mean, r.std or 0) for r in rows if where in r.metric)
         ax.errorbar(*zip(*[(t, m) for t, m, _ in pub]), yerr=[s for *_, s in pub], fmt="o-", color="gray",
                     capsize=2, label="paper")
-        taus = sorted({float(r.extra["temperature"]) for r in doom})
-        ours = [mean_std([float(r.extra[key]) if key else r.score for r in doom
-                          if float(r.extra["temperature"]) == t and (key is None or key in r.extra)]) for t in taus]
-        ax.errorbar(taus, [m for m, _, _ in ours], yerr=[s for _, s, _ in ours], fmt="s-", color="C0", capsize=2,
-                    label="ours (mean ± std over runs)")
+        for index, preset in enumerate(sorted({r.preset for r in doom}, reverse=True)):  # presets never pooled
+            runs = [r for r in doom if r.preset == preset and (key is None or key in r.extra)]
+            taus = sorted({float(r.extra["temperature"]) for r in runs})
+            ours = [mean_std([float(r.extra[key]) if key else r.score for r in runs
+                              if float(r.extra["temperature"]) == t]) for t in taus]
+            ax.errorbar(taus, [m for m, _, _ in ours], yerr=[s for _, s, _ in ours], fmt="s-", color=f"C{index}",
+                        capsize=2, label=f"ours, {preset} (mean ± std over runs)")
         ax.set_xlabel("temperature τ")
         ax.set_title(f"{where} score" + (" (in M's dream)" if key else " (real game)"), fontsize=9)
     axes[0].set_ylabel("steps survived")

@@ -254,7 +254,11 @@ def _doom_table(rows: list[Row], doom: list[Record]) -> str:
         virtual = next((r.value() for r in pub if "virtual" in r.metric), "—")
         actual = next((r.value() for r in pub if "actual" in r.metric), "—")
         ours = [r for r in doom if _is_number(r.extra.get("temperature")) and float(r.extra["temperature"]) == tau]
-        table.append([f"{tau:g}", virtual, actual] + _doom_ours(ours))
+        groups: dict[tuple[str, str], list[Record]] = {}  # one row per method and preset: never pool presets
+        for r in sorted(ours, key=lambda r: (r.method, r.preset)):
+            groups.setdefault((r.method, r.preset), []).append(r)
+        for recs in groups.values() or [[]]:
+            table.append([f"{tau:g}", virtual, actual] + _doom_ours(recs))
     for r in rows:
         if r.temperature is None and r.file == "ha2018_doom_temperature.csv":
             ours = _doom_random(doom) if "random" in r.method.lower() else ["—", "—", "", ""]
@@ -296,14 +300,17 @@ def _doom_random(recs: list[Record], policy: str = "random", label: str = "rando
     policies on its own evaluation seeds."""
     key = f"{policy}_policy_score"
     runs = [r for r in recs if _is_number(r.extra.get(key))]
-    # the runs of one temperature sweep share V, M and the evaluation seeds: one measurement, not n
-    runs = list({(r.preset, r.seed, r.extra[key]): r for r in runs}.values())
-    if not runs:
+    # runs that play the same evaluation seeds (a temperature sweep, other training seeds or presets) measure the
+    # trivial policy identically: one measurement, not n
+    unique = list({(r.extra[key], r.extra.get(f"{policy}_policy_score_std")): r for r in runs}.values())
+    if not unique:
         return ["—", "—", "", ""]
-    if len(runs) == 1:
-        r = runs[0]
+    if len(unique) == 1:
+        r = unique[0]
+        where = f"{r.preset}, seed {r.seed}" if len(runs) == 1 else f"the same in {len(runs)} runs"
         return ["—", f"{num(r.extra[key], r.extra.get(f'{policy}_policy_score_std'), 0)} "
-                     f"({r.episodes} trials, same seeds)", "1", f"{label} ({r.preset}, seed {r.seed})"]
+                     f"({r.episodes} trials, same seeds)", "1", f"{label} ({where})"]
+    runs = unique
     mean, std, n = mean_std([float(r.extra[key]) for r in runs])
     return ["—", num(mean, std, 0) + " (over runs)", n, label]
 
