@@ -22,6 +22,7 @@ from ha2018.rounds import carry_into_more_rounds, pipeline
 from ha2018.stages import STAGES
 from tools.checkpoint import CheckpointError
 from tools.config import ConfigError, load_config, preset_names
+from tools.memory import reuse_freed_memory
 from tools.results import export_run
 from tools.runs import Run, default_logdir
 
@@ -123,6 +124,7 @@ def temperature_sweep(args: argparse.Namespace, overrides: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    reuse_freed_memory()
     overrides = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
     try:
         if args.command == "temperature-sweep":

@@ -25,6 +25,7 @@ from ha2018.data import save_rollout
 from ha2018.mdnrnn import MDNRNN
 from ha2018.models import build_controller, build_mdnrnn, build_vae
 from ha2018.vae import ConvVAE, sample_z, to_input
+from tools.memory import reuse_freed_memory
 
 
 class Agent:
@@ -180,6 +181,7 @@ def _init_worker(task: str, config: dict, vae_state: dict | None, m_state: dict 
     if parent is not None:
         die_with_parent(parent)
         torch.set_num_threads(1)
+        reuse_freed_memory()
     from tools.envs import make_env
     config = OmegaConf.create(config)
     _WORKER.clear()

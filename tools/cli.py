@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from tools.checkpoint import CheckpointError
 from tools.config import ConfigError, load_config, preset_names
 from tools.envs import UnknownTaskError
+from tools.memory import reuse_freed_memory
 from tools.runs import Run
 
 ConfigBuilder = Callable[[str, str, int, list[str]], DictConfig]
@@ -89,6 +90,7 @@ def paper_main(prog: str, description: str, build_config: ConfigBuilder, train: 
     for name, (_, add_arguments, _) in extra.items():
         add_arguments(sub.choices[name])
     args = parser.parse_args(argv)
+    reuse_freed_memory()
     try:
         config = build_config(args.task, args.preset, args.seed, args.set)
         if args.command == "train":

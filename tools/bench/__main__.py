@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tools.memory import reuse_freed_memory
+
 HA2018_SIZES = ("small", "paper")
 VARIANTS = ("fp32", "bf16", "compile")
 
@@ -158,6 +160,7 @@ def table(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    reuse_freed_memory()
     try:
         learners, sizes, variants = check(args)
         report = run(args, learners, sizes, variants)
