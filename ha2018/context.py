@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig
+from threadpoolctl import threadpool_limits
 
 from ha2018.data import collect_lengths
 from ha2018.models import build_mdnrnn, build_vae, pick_device
 from tools.checkpoint import load_checkpoint
 from tools.runs import Run
 
+CMA_BLAS_THREADS = 2  # OpenBLAS's default on the 2-core machine that ran the committed records (fixed_blas_threads)
 STREAM = {"vae": 1, "mdnrnn": 2, "video": 3}  # torch's global generator, keyed per stage (see seed_torch)
 
 
@@ -22,6 +24,14 @@ def seed_torch(seed: int, stream: str, *keys: int) -> None:
     """Seed torch's global generator (V and M initialisation, V's sampling noise) from the run seed, a stage
     and e.g. an epoch, so a run and its resumption from a checkpoint draw the same numbers."""
     torch.manual_seed(int(np.random.SeedSequence([seed, STREAM[stream], *keys]).generate_state(1)[0]))
+
+
+def fixed_blas_threads():
+    """numpy's BLAS threads pinned to CMA_BLAS_THREADS while CMA-ES runs. cma's eigendecomposition of the
+    covariance (LAPACK ``eigh``) gives bitwise different results with 1 and 2 OpenBLAS threads, and in a sampled
+    dream the last bit decides which dreams survive: left to ``OMP_NUM_THREADS`` (default: one per core), the same
+    command and seed trained a different controller on another shell or machine."""
+    return threadpool_limits(limits=CMA_BLAS_THREADS, user_api="blas")
 
 
 class StageError(RuntimeError):

@@ -12,8 +12,9 @@ import torch
 from tqdm import tqdm
 
 from ha2018 import media
-from ha2018.context import (Context, StageError, collected_frames, load_mdnrnn, load_stage_file, load_vae,
-                            mdnrnn_epochs, refuse_if_used, rollouts_wanted, seed_torch, stage_finished)
+from ha2018.context import (Context, StageError, collected_frames, fixed_blas_threads, load_mdnrnn,
+                            load_stage_file, load_vae, mdnrnn_epochs, refuse_if_used, rollouts_wanted, seed_torch,
+                            stage_finished)
 from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_rollout, load_series,
                          open_collect_log, rollout_index, rollout_paths, save_series, series_count,
                          write_json)
@@ -267,6 +268,7 @@ def train_controller(ctx: Context) -> None:
     frames = collected_frames(ctx)
     bar = tqdm(range(state["generation"], config.generations), desc=f"controller ({config.train_in})", unit="gen",
                initial=state["generation"], total=config.generations)
+    blas = fixed_blas_threads()  # cma's eigendecomposition: the same bits whatever OMP_NUM_THREADS says
     try:
         for generation in bar:
             seed = ctx.config.seed * 1_000_000 + generation * 10_000
@@ -295,6 +297,7 @@ def train_controller(ctx: Context) -> None:
             media.plot_fitness(state["history"], ctx.dir / f"{prefix.replace('controller', 'fitness')}.png",
                                config.train_in)
     finally:
+        blas.restore_original_limits()
         if pool:
             pool.close()
 

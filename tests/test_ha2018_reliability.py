@@ -291,3 +291,24 @@ def test_export_only_when_asked_and_only_a_finished_run(tmp_path, capsys, monkey
     args = ["evaluate", "--task", "doom_take_cover", "--logdir", str(tmp_path)]
     assert main(args) == 0 and not written                          # finished, but not asked
     assert main(args + ["--export"]) == 0 and written == [tmp_path]
+
+
+CMA_RUN = """
+import hashlib, numpy as np, cma
+from ha2018.context import fixed_blas_threads
+with fixed_blas_threads():
+    es = cma.CMAEvolutionStrategy(np.zeros(544), 0.1, {"popsize": 32, "seed": 1, "verbose": -9})
+    for _ in range(5):  # enough: unpinned, the means already differ
+        x = np.asarray(es.ask())
+        es.tell(list(x), list(((x - 0.3) ** 2).sum(1) + 0.1 * np.sin(7 * x).sum(1)))
+print(hashlib.sha1(es.mean.tobytes()).hexdigest())
+"""
+
+
+def test_cma_es_gives_the_same_bits_whatever_the_shell_s_thread_count():
+    """cma's eigendecomposition (OpenBLAS) differs in the last bits with 1 and 2 threads; the controller stage pins
+    them, so the same command and seed evolve the same controller under any OMP_NUM_THREADS."""
+    digests = {threads: subprocess.run([sys.executable, "-c", CMA_RUN], cwd=ROOT, capture_output=True, text=True,
+                                       check=True, env={**os.environ, "OMP_NUM_THREADS": threads}).stdout
+               for threads in ("1", "2")}
+    assert digests["1"] == digests["2"]
