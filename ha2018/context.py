@@ -16,7 +16,7 @@ from ha2018.models import build_mdnrnn, build_vae, pick_device
 from tools.checkpoint import load_checkpoint
 from tools.runs import Run
 
-CMA_BLAS_THREADS = 1  # one thread, as every process here; the count the most committed ha2018 records ran with (README)
+CMA_BLAS_THREADS = 1  # one thread, as every process here; the count seed 1's small record ran with (README)
 STREAM = {"vae": 1, "mdnrnn": 2, "video": 3}  # torch's global generator, keyed per stage (see seed_torch)
 
 

@@ -3,8 +3,8 @@
 glibc's allocator serves every request above its mmap threshold (128 KiB, raised dynamically up to 32 MiB) with a
 fresh ``mmap`` and returns it with ``munmap`` when freed. A training update allocates and frees the same large
 activations and gradients every step, so each step touches freshly mapped pages and pays one page fault per 4 KiB
-page. Measured on this project's 2-core CPU (one thread, the DreamerV3 12M image encoder and decoder forward and
-backward at batch 16 x 64): 19.9 s with the defaults, 10.1 s after ``reuse_freed_memory()``. It changes where memory
+page. Measured with ``python -m tools.bench`` on this project's 2-core CPU: one DreamerV3 12M image update 26.3 ->
+17.0 s (dreamer_v3/README.md, Performance, with the command; the other learners' READMEs too). It changes where memory
 comes from, never what is computed; the cost is that the process keeps its peak heap (RSS stays at its high-water
 mark). Setting ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=...`` before Python starts does
 the same; this call does it from inside, for every entry point.
