@@ -165,6 +165,15 @@ def test_export_record_format(tmp_path):
     assert load_record(path).score == 200.0
 
 
+def test_export_keeps_the_median_of_the_scored_episodes_only(tmp_path):
+    run_dir = _run(tmp_path, returns=(100.0, 1000.0, 300.0, 200.0), last=3)  # the score: the last 3 episodes
+    data = json.loads(export_run(run_dir, tmp_path / "out").read_text())
+    assert data["score"] == 500.0 and data["score_median"] == 300.0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "score": 123.0}))  # not these episodes' mean
+    assert "score_median" not in json.loads(export_run(run_dir, tmp_path / "other").read_text())
+
+
 def test_table_from_synthetic_runs(tmp_path):
     root = _root(tmp_path)
     (root / "dreamer_v3").mkdir()

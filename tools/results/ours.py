@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import statistics
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
                               f"{len(chosen)}); nothing exported")
     else:  # a run stopped before Run.finish
         score, score_std, counted = mean_std([float(ep["return"]) for ep in chosen][-LAST_EPISODES:])
+    median = score_median(chosen, score, counted)
     budget = summary.get("budget", max((int(ep["step"]) for ep in episodes), default=0))
     if not _finite(budget):
         raise RecordError(f"{summary_path}: budget is {budget!r}, not a number; nothing exported")
@@ -133,6 +135,8 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
                   mode=mode, score=float(score), score_std=None if score_std is None else float(score_std),
                   episodes=counted, episodes_total=len(chosen), finished=bool(summary.get("finished", False)),
                   commit=summary.get("commit", "unknown"), config_hash=config_hash(run_dir))
+    if median is not None:
+        record["score_median"] = median
     crafter = _crafter_counts(episodes, scores_path)
     if crafter:
         record["crafter"] = crafter
@@ -141,6 +145,17 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         raise RecordError(f"{summary_path}: {', '.join(bad_numbers)} not a finite number; nothing exported")
     _check_scale(run_dir, record)
     return record
+
+
+def score_median(chosen: list[dict[str, Any]], score: float, counted: Any) -> float | None:
+    """The median return of the episodes behind ``score`` (the last ``counted`` of the mode), or None where
+    those episodes are not in scores.jsonl (their mean is not the score)."""
+    if not isinstance(counted, int) or not 0 < counted <= len(chosen):
+        return None
+    returns = [float(ep["return"]) for ep in chosen[-counted:]]
+    if not math.isclose(sum(returns) / counted, float(score), rel_tol=1e-9, abs_tol=1e-9):
+        return None
+    return float(statistics.median(returns))
 
 
 def config_hash(run_dir: Path) -> str:
