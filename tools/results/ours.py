@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import statistics
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from tools.results.metrics import CRAFTER_ACHIEVEMENTS, mean_std
+from tools.results.metrics import CRAFTER_ACHIEVEMENTS, mean_and_median, mean_std
 from tools.results.report import warn
 from tools.runs import read_jsonl
 
@@ -152,10 +151,8 @@ def score_median(chosen: list[dict[str, Any]], score: float, counted: Any) -> fl
     those episodes are not in scores.jsonl (their mean is not the score)."""
     if not isinstance(counted, int) or not 0 < counted <= len(chosen):
         return None
-    returns = [float(ep["return"]) for ep in chosen[-counted:]]
-    if not math.isclose(sum(returns) / counted, float(score), rel_tol=1e-9, abs_tol=1e-9):
-        return None
-    return float(statistics.median(returns))
+    mean, median = mean_and_median([float(ep["return"]) for ep in chosen[-counted:]])
+    return float(median) if math.isclose(mean, float(score), rel_tol=1e-9, abs_tol=1e-9) else None
 
 
 def config_hash(run_dir: Path) -> str:
