@@ -28,10 +28,19 @@ def test_timed_update_reports_median_and_interleaved_peak():
     assert rate(lambda: None, repeats=2, target_s=0.01, max_calls=50)["calls"] == 50
 
 
+def test_timed_update_back_to_back_measures_the_peak_after_the_updates():
+    w = torch.randn(64, 64, requires_grad=True)
+    calls = []
+    timing = timed_update(lambda: calls.append((w @ w).sum().backward()), repeats=3, warmup=2, back_to_back=True)
+    assert len(calls) == 1 + 1 + 3  # FLOP count, one more warm-up, 3 timed
+    assert len(timing["peak_samples"]) == 3 and timing["peak_measured"] == "after the updates"
+    assert timed_update(lambda: None, repeats=1, warmup=1)["peak_measured"] == "between the updates"
+
+
 def test_bench_runs_small_learners_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["--learners", "dreamer_v3,ha2018", "--sizes", "small", "--repeats", "1", "--act-seconds", "0.05",
-                 "--out", str(out)]) == 0
+                 "--back-to-back", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     v3, ha = report["results"]
     assert v3["learner"] == "dreamer_v3" and v3["size"] == "small" and v3["variant"] == "fp32"
@@ -40,8 +49,9 @@ def test_bench_runs_small_learners_and_writes_json(tmp_path, capsys):
     assert ha["v_update"]["flops"] > 0 and ha["m_update"]["flops"] > 0
     assert ha["dream"]["dream_steps_per_s"] > 0 and ha["real_env"]["steps_per_s"] > 0
     assert report["peak_gflops"] > 0 and report["machine"]["threads"] == 1
+    assert report["peak_measured"] == v3["update"]["peak_measured"] == "after the updates"
     table = capsys.readouterr().out
-    assert "| dreamer_v3 | small | fp32 |" in table and "M update" in table
+    assert "| dreamer_v3 | small | fp32 |" in table and "M update" in table and "measured after the timed" in table
 
 
 @pytest.mark.parametrize("args, message", [

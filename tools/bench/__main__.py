@@ -44,6 +44,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
     parser.add_argument("--act-seconds", type=float, default=1.0, help="seconds per timed acting repeat")
     parser.add_argument("--no-real-env", action="store_true", help="ha2018: skip the real-environment rollout rate")
+    parser.add_argument("--back-to-back", action="store_true", help="time the updates one after another and "
+                        "measure the matmul rate after them (default: between the timed updates)")
     parser.add_argument("--out", default="runs/bench/bench.json", help="JSON output path")
     return parser.parse_args(argv)
 
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace, learners: list[str], sizes: list[str], variant
     variants = variants or (["fp32", "bf16", "compile"] if device == "cuda" else ["fp32"])
     sizes_of = learner_sizes()
     report = {"machine": machine(device, args.threads), "load_start": os.getloadavg(), "started": time.time(),
+              "peak_measured": "after the updates" if args.back_to_back else "between the updates",
               "peaks": [matmul_peak(device=device)], "results": []}
     for learner in learners:
         for size in [s for s in sizes if s in sizes_of[learner]]:
@@ -99,10 +102,10 @@ def run(args: argparse.Namespace, learners: list[str], sizes: list[str], variant
                     if variant != "fp32":
                         continue
                     record = bench_ha2018(size, args.repeats, args.warmup, device, args.act_seconds,
-                                          not args.no_real_env)
+                                          not args.no_real_env, args.back_to_back)
                 else:
                     record = bench_learner(learner, size, args.repeats, args.warmup, device, variant,
-                                           args.act_seconds)
+                                           args.act_seconds, args.back_to_back)
                 report["results"].append(record)
                 write(report, args.out)  # after every record: a stopped run keeps what it measured
                 print(f"done {learner} {size} {variant}", file=sys.stderr, flush=True)
@@ -152,7 +155,8 @@ def table(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines.append(f"\nmachine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch thread(s), torch {m['torch']}, "
                  f"device {m['device']}; fp32 matmul ({report['peaks'][0]['n']}^3) {report['peak_gflops']:.1f} GFLOP/s "
-                 f"at the start and end (median); 'of peak' divides by the matmul rate measured between the timed "
+                 f"at the start and end (median); 'of peak' divides by the matmul rate measured "
+                 f"{'after' if report.get('peak_measured') == 'after the updates' else 'between'} the timed "
                  f"repeats of each update; load average {report['load_start'][0]:.2f} at the start, "
                  f"{report['load_end'][0]:.2f} at the end")
     return "\n".join(lines)

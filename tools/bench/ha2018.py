@@ -15,7 +15,7 @@ TASK = "doom_take_cover"
 
 
 def bench_ha2018(size: str, repeats: int, warmup: int, device: str, act_target_s: float = 1.0,
-                 real_env: bool = True) -> dict[str, Any]:
+                 real_env: bool = True, back_to_back: bool = False) -> dict[str, Any]:
     from ha2018.__main__ import config_for
     from ha2018.controller import ACTION_SIZE, model_action
     from ha2018.dream import BatchedDream
@@ -43,7 +43,7 @@ def bench_ha2018(size: str, repeats: int, warmup: int, device: str, act_target_s
         loss.backward()
         v_opt.step()
 
-    record["v_update"] = {**timed_update(v_update, repeats, warmup, device), "batch": int(config.vae.batch_size)}
+    record["v_update"] = {**timed_update(v_update, repeats, warmup, device, back_to_back), "batch": int(config.vae.batch_size)}
 
     # M: one Adam step (value clipping as the authors) on (B, T+1) z sequences
     c = config.mdnrnn
@@ -64,7 +64,7 @@ def bench_ha2018(size: str, repeats: int, warmup: int, device: str, act_target_s
         torch.nn.utils.clip_grad_value_(m.parameters(), c.grad_clip)
         m_opt.step()
 
-    record["m_update"] = {**timed_update(m_update, repeats, warmup, device), "batch": [B, T]}
+    record["m_update"] = {**timed_update(m_update, repeats, warmup, device, back_to_back), "batch": [B, T]}
 
     # the dream: the whole population x rollouts stepped as one batch
     p = config.controller

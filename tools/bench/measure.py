@@ -37,19 +37,25 @@ def repeat(fn: Callable[[], Any], repeats: int, warmup: int = 1, device: torch.d
     return times
 
 
-def timed_update(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.device | str = "cpu"
-                 ) -> dict[str, Any]:
+def timed_update(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.device | str = "cpu",
+                 back_to_back: bool = False) -> dict[str, Any]:
     """An update's FLOPs (counted on the first warm-up call), the seconds of ``repeats`` timed calls, and the
-    matmul peak measured between them (interleaved, so a loaded machine slows both alike)."""
+    matmul peak measured between them (interleaved, so a loaded machine slows both alike), or with
+    ``back_to_back`` the calls timed one after another and the peak measured ``repeats`` times after them (what
+    runs between two updates slows the next one: dreamer_v3 README, Performance)."""
     flops, _ = count_flops(fn)
     peaks: list[float] = []
     probe = MatmulProbe(device=device)
-    times = repeat(fn, repeats, warmup=max(0, warmup - 1), device=device, between=lambda: peaks.append(probe()))
+    between = None if back_to_back else lambda: peaks.append(probe())
+    times = repeat(fn, repeats, warmup=max(0, warmup - 1), device=device, between=between)
+    if back_to_back:
+        peaks = [probe() for _ in range(repeats)]
     median = statistics.median(times)
     gflops = flops / median / 1e9
     peak = statistics.median(peaks)
     return {"median_s": median, "times_s": times, "flops": flops, "gflops_per_s": gflops,
-            "peak_gflops": peak, "peak_samples": peaks, "peak_fraction": gflops / peak}
+            "peak_gflops": peak, "peak_samples": peaks, "peak_fraction": gflops / peak,
+            "peak_measured": "after the updates" if back_to_back else "between the updates"}
 
 
 def rate(step: Callable[[], Any], repeats: int, target_s: float = 1.0, max_calls: int = 1000,

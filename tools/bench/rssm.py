@@ -103,7 +103,7 @@ def trained_params(agent: torch.nn.Module) -> int:
 
 
 def bench_learner(learner: str, size_name: str, repeats: int, warmup: int, device: str, variant: str = "fp32",
-                  act_target_s: float = 1.0) -> dict[str, Any]:
+                  act_target_s: float = 1.0, back_to_back: bool = False) -> dict[str, Any]:
     """One learner at one size: the update (median seconds, FLOPs) and the acting rate (policy steps/s)."""
     factory, sizes = LEARNERS[learner]
     size = sizes[size_name]
@@ -123,7 +123,7 @@ def bench_learner(learner: str, size_name: str, repeats: int, warmup: int, devic
         with amp():
             return agent.train_step(batch)
 
-    timing = timed_update(update, repeats, warmup, device)
+    timing = timed_update(update, repeats, warmup, device, back_to_back)
     obs = {k: batch[k][:1, 0] for k in spec.obs_shapes}
     state = {"value": agent.initial_state(1)}
 
