@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, learners: list[str], sizes: list[str], variant
     import torch
 
     from tools.bench.ha2018 import bench_ha2018
-    from tools.bench.measure import matmul_peak
+    from tools.bench.measure import matmul_peak, peak_measured
     from tools.bench.rssm import bench_learner
 
     torch.set_num_threads(args.threads)
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, learners: list[str], sizes: list[str], variant
     variants = variants or (["fp32", "bf16", "compile"] if device == "cuda" else ["fp32"])
     sizes_of = learner_sizes()
     report = {"machine": machine(device, args.threads), "load_start": os.getloadavg(), "started": time.time(),
-              "peak_measured": "after the updates" if args.back_to_back else "between the updates",
+              "peak_measured": peak_measured(args.back_to_back),
               "peaks": [matmul_peak(device=device)], "results": []}
     for learner in learners:
         for size in [s for s in sizes if s in sizes_of[learner]]:
@@ -156,8 +156,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append(f"\nmachine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch thread(s), torch {m['torch']}, "
                  f"device {m['device']}; fp32 matmul ({report['peaks'][0]['n']}^3) {report['peak_gflops']:.1f} GFLOP/s "
                  f"at the start and end (median); 'of peak' divides by the matmul rate measured "
-                 f"{'after' if report.get('peak_measured') == 'after the updates' else 'between'} the timed "
-                 f"repeats of each update; load average {report['load_start'][0]:.2f} at the start, "
+                 f"{report['peak_measured']} (each update's timed repeats); "
+                 f"load average {report['load_start'][0]:.2f} at the start, "
                  f"{report['load_end'][0]:.2f} at the end")
     return "\n".join(lines)
 

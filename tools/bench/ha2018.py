@@ -43,7 +43,8 @@ def bench_ha2018(size: str, repeats: int, warmup: int, device: str, act_target_s
         loss.backward()
         v_opt.step()
 
-    record["v_update"] = {**timed_update(v_update, repeats, warmup, device, back_to_back), "batch": int(config.vae.batch_size)}
+    record["v_update"] = {**timed_update(v_update, repeats, warmup, device, back_to_back),
+                          "batch": int(config.vae.batch_size)}
 
     # M: one Adam step (value clipping as the authors) on (B, T+1) z sequences
     c = config.mdnrnn

@@ -37,6 +37,11 @@ def repeat(fn: Callable[[], Any], repeats: int, warmup: int = 1, device: torch.d
     return times
 
 
+def peak_measured(back_to_back: bool) -> str:
+    """Where the matmul rate was measured, as the JSON and the table say it."""
+    return "after the updates" if back_to_back else "between the updates"
+
+
 def timed_update(fn: Callable[[], Any], repeats: int, warmup: int, device: torch.device | str = "cpu",
                  back_to_back: bool = False) -> dict[str, Any]:
     """An update's FLOPs (counted on the first warm-up call), the seconds of ``repeats`` timed calls, and the
@@ -55,7 +60,7 @@ def timed_update(fn: Callable[[], Any], repeats: int, warmup: int, device: torch
     peak = statistics.median(peaks)
     return {"median_s": median, "times_s": times, "flops": flops, "gflops_per_s": gflops,
             "peak_gflops": peak, "peak_samples": peaks, "peak_fraction": gflops / peak,
-            "peak_measured": "after the updates" if back_to_back else "between the updates"}
+            "peak_measured": peak_measured(back_to_back)}
 
 
 def rate(step: Callable[[], Any], repeats: int, target_s: float = 1.0, max_calls: int = 1000,
