@@ -12,11 +12,12 @@ import os
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import torch
+
+from tools.results.ours import bin_curve, nice_width
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "results" / "runs"
@@ -32,15 +33,15 @@ def records_machine() -> bool:
     return "AMD EPYC" in cpu and torch.backends.cpu.get_cpu_capability() == "AVX512"
 
 
-def curve_points(scores: Path, mode: str) -> list[float]:
-    """Mean return per step of the record's mode, for the steps that are complete (a later row exists)."""
+def curve_points(scores: Path, record: dict) -> list[float]:
+    """The record's curve so far (`ys`), binned as the exporter bins the finished run (`tools.results`), up to
+    the last bin that is complete (an episode ended after its right edge)."""
     rows = [json.loads(line) for line in scores.read_text().splitlines()] if scores.exists() else []
-    groups: dict[int, list[float]] = defaultdict(list)
-    for row in rows:
-        if row["mode"] == mode:
-            groups[row["step"]].append(row["return"])
+    chosen = [row for row in rows if row["mode"] == record["mode"]]
+    xs, ys = bin_curve([row["step"] for row in chosen], [row["return"] for row in chosen],
+                       width=nice_width(record["budget"]))
     last = max((row["step"] for row in rows), default=0)
-    return [sum(v) / len(v) for step, v in sorted(groups.items()) if step < last]
+    return [y for x, y in zip(xs, ys) if x < last]
 
 
 def rerun_until(paper: str, record: dict, points: int, logdir: Path, timeout: float = 400) -> list[float]:
@@ -52,7 +53,7 @@ def rerun_until(paper: str, record: dict, points: int, logdir: Path, timeout: fl
     try:
         while len(got) < points and proc.poll() is None and time.time() - start < timeout:
             time.sleep(0.5)
-            got = curve_points(logdir / "scores.jsonl", record["mode"])
+            got = curve_points(logdir / "scores.jsonl", record)
     finally:
         proc.kill()
         _, err = proc.communicate()

@@ -64,10 +64,13 @@ def nice_width(span: float, bins: int = 50) -> float:
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
 
 
-def bin_curve(steps: list[int], returns: list[float], bins: int = 50) -> tuple[list[float], list[float]]:
+def bin_curve(steps: list[int], returns: list[float], bins: int = 50, width: float | None = None
+              ) -> tuple[list[float], list[float]]:
+    """(bin right edges, mean return per bin); ``width`` defaults to the run's own (``nice_width`` of its last
+    step), a partial run gets its finished run's by passing it."""
     if not steps:
         return [], []
-    width = nice_width(max(steps), bins)
+    width = width or nice_width(max(steps), bins)
     sums: dict[int, list[float]] = {}
     for step, ret in zip(steps, returns):
         sums.setdefault(max(1, math.ceil(step / width)), []).append(ret)
