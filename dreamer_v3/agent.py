@@ -211,8 +211,8 @@ class DreamerV3(nn.Module):
         logpi = dist.log_prob(actions.argmax(-1) if self.discrete else actions)[:, :-1]
         entropy = dist.entropy()[:, :-1]
         policy = weight[:, :-1] * -(logpi * adv.detach() + c.actent * entropy)
-        target = twohot_loss(value_logits[:, :-1], ret.detach(), self.critic.bins)
-        slowreg = twohot_loss(value_logits[:, :-1], slowval[:, :-1], self.critic.bins)
+        target = leading_twohot_loss(value_logits, ret.detach(), self.critic.bins)
+        slowreg = leading_twohot_loss(value_logits, slowval[:, :-1], self.critic.bins)
         value = weight[:, :-1] * (target + c.slowreg * slowreg)
         metrics = {"ret": ret.mean().item(), "ret_scale": scale.item(), "adv_mag": adv.abs().mean().item(),
                    "entropy": entropy.mean().item(), "val": val.mean().item(), "imag_rew": rew.mean().item(),
@@ -230,8 +230,8 @@ class DreamerV3(nn.Module):
             slowval = twohot_mean(self.slow_critic(feat), self.critic.bins)
         last, term = data["is_last"].float(), data["is_terminal"].float()
         ret = lambda_return(last, term, data["reward"].float(), boot, disc=1 - 1 / c.horizon, lam=c.lam)
-        target = twohot_loss(value_logits[:, :-1], ret.detach(), self.critic.bins)
-        slowreg = twohot_loss(value_logits[:, :-1], slowval[:, :-1], self.critic.bins)
+        target = leading_twohot_loss(value_logits, ret.detach(), self.critic.bins)
+        slowreg = leading_twohot_loss(value_logits, slowval[:, :-1], self.critic.bins)
         return (1 - last[:, :-1]) * (target + c.slowreg * slowreg)
 
     # ---- open-loop prediction -----------------------------------------------------------------------
@@ -258,6 +258,13 @@ class DreamerV3(nn.Module):
             error = ((pred - truth + 255) // 2)
             videos[key] = torch.cat([truth, pred, error], 3).to(torch.uint8).cpu().numpy()
         return videos
+
+
+def leading_twohot_loss(logits: Tensor, target: Tensor, bins: Tensor) -> Tensor:
+    """``twohot_loss(logits[:, :-1], target, bins)`` for logits (N, T+1, K) and target (N, T) -> (N, T), the same
+    values computed on the whole contiguous logits (the target's last step repeated, its loss dropped): the
+    log-softmax of the slice copied it forward and backward, ~0.3 s of a 12M update (issue 15)."""
+    return twohot_loss(logits, torch.cat([target, target[:, -1:]], 1), bins)[:, :-1]
 
 
 def _entropy(logits: Tensor) -> float:

@@ -30,11 +30,11 @@ def twohot_bins(num: int = 255, low: float = -20.0, high: float = 20.0) -> Tenso
 def twohot_weights(target: Tensor, bins: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The two bins around ``target`` (...,) and the weight on each, linear in the distance to the other
     (official `TwoHot` loss). Values outside the bin range go fully onto the edge bin (both indices equal,
-    half the weight each). Returns (below, above, weight_below, weight_above)."""
+    half the weight each). Returns (below, above, weight_below, weight_above). The bins are sorted, so the count of
+    bins <= target is a binary search (`searchsorted`), not a (..., K) comparison summed (issue 15)."""
     count = len(bins)
-    below = (bins <= target[..., None]).sum(-1) - 1
-    above = count - (bins > target[..., None]).sum(-1)
-    below, above = below.clamp(0, count - 1), above.clamp(0, count - 1)
+    at_or_below = torch.searchsorted(bins, target.contiguous(), right=True)  # (...,) how many bins are <= target
+    below, above = (at_or_below - 1).clamp(0, count - 1), at_or_below.clamp(0, count - 1)
     equal = below == above
     to_below = torch.where(equal, torch.ones_like(target), (bins[below] - target).abs())
     to_above = torch.where(equal, torch.ones_like(target), (bins[above] - target).abs())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dreamer_v3.__main__ import CONFIG, expand_presets, main
-from dreamer_v3.agent import DreamerV3
+from dreamer_v3.agent import DreamerV3, leading_twohot_loss
 from dreamer_v3.optim import LaProp, agc_scale
 from tools.replay import SequenceReplay, annotate
 from dreamer_v3.robustness import (ReturnNormalizer, categorical_kl, free_bits, kl_losses, lambda_return, symexp,
@@ -64,6 +64,23 @@ def test_twohot_loss_matches_hand_computation():
     # a target on a bin is a one-hot cross-entropy; beyond the last bin all mass goes to the edge bin
     assert twohot_loss(logits, torch.tensor(2.0), bins).item() == pytest.approx(3.4401897 - 3, abs=1e-6)
     assert twohot_loss(logits, torch.tensor(50.0), bins).item() == pytest.approx(3.4401897 - 3, abs=1e-6)
+
+
+def test_twohot_fast_paths_compute_the_same_bits():
+    """Issue 15's two twohot speed-ups change no bit: the bin search against the comparison it replaced, and the
+    loss over leading steps against the loss of the sliced logits (values and gradients)."""
+    bins = twohot_bins(255)
+    target = torch.cat([torch.randn(300) * 30, bins[::7], torch.tensor([1e12, -1e12, 0.0])])
+    below, above = twohot_weights(target, bins)[:2]
+    assert torch.equal(below, ((bins <= target[:, None]).sum(-1) - 1).clamp(0, 254))
+    assert torch.equal(above, (255 - (bins > target[:, None]).sum(-1)).clamp(0, 254))
+    logits = torch.randn(64, 16, 255, requires_grad=True)
+    target = torch.randn(64, 15) * 10
+    fast = leading_twohot_loss(logits, target, bins)
+    (grad_fast,) = torch.autograd.grad(fast.square().sum(), logits)
+    slow = twohot_loss(logits[:, :-1], target, bins)
+    (grad_slow,) = torch.autograd.grad(slow.square().sum(), logits)
+    assert torch.equal(fast, slow) and torch.equal(grad_fast, grad_slow)
 
 
 def test_twohot_mean_is_exactly_zero_for_uniform_logits():
