@@ -101,7 +101,8 @@ class Constant:
 
 
 class FiniteActions:
-    """Replaces non-finite actions by 0: heavy-tailed random weights can overflow V (exp of a huge logvar)."""
+    """Replaces non-finite actions by 0: heavy-tailed random weights could overflow V (exp of a huge logvar); with
+    the authors' 1/10,000 scale on V and M this should not happen, but a NaN must never reach the environment."""
 
     def __init__(self, policy) -> None:
         self.policy = policy
@@ -113,14 +114,19 @@ class FiniteActions:
         return np.nan_to_num(self.policy.act(frame), nan=0.0, posinf=1.0, neginf=-1.0)
 
 
+RANDOM_VM_SCALE = 1e-4  # the authors' V and M `set_model_params` divide every parameter by 10,000 (C's does not)
+
+
 def random_model_agent(config: DictConfig, task: str, rng: np.random.Generator) -> FiniteActions:
-    """CarRacing's collection policy (``carracing/extract.py``): V, M and C with Cauchy weights of scale
-    stdev ~ U(0, 0.01) (``init_random_model_params``)."""
+    """CarRacing's collection policy (``carracing/extract.py``): ``init_random_model_params`` draws Cauchy weights
+    of scale stdev ~ U(0, 0.01) for V, M and C, and V's and M's ``set_model_params`` divide them by 10,000
+    (``vae.py``, ``rnn.py``: ``p/10000.``). So V's mu and logvar are ~0 (z is fresh N(0, I) noise), M's h is ~0,
+    and C = tanh(W [z, h] + b) with the undivided weights steers, accelerates and brakes at random."""
     stdev = rng.uniform(0, 0.01)
     vae, m, controller = build_vae(config), build_mdnrnn(config, task), build_controller(config, task)
     for module in (vae, m):
         for p in module.parameters():
-            p.data = torch.from_numpy(rng.standard_cauchy(p.shape) * stdev).float()
+            p.data = torch.from_numpy(rng.standard_cauchy(p.shape) * stdev * RANDOM_VM_SCALE).float()
     params = torch.from_numpy(rng.standard_cauchy(controller.param_count) * stdev).float()
     return FiniteActions(Agent(task, vae.eval(), m.eval(), controller, params, config.controller.inputs))
 
