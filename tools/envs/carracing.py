@@ -2,9 +2,10 @@
 
 Frames as the authors processed them (``hardmaru/WorldModelsExperiments`` ``carracing/env.py``
 ``_process_frame``): keep rows ``[0:84]`` of the 96x96 state (dropping the 12-row dashboard at the bottom),
-resize to 64x64 (PIL bilinear here). Their ``((1 - x) * 255).astype(uint8)`` on scipy's already-uint8 output
-wraps around (on x86) to ``x - 1``, i.e. the plain frame; we keep the plain frame (no contrast stretch, no
-off-by-one).
+resize to 64x64 (PIL bilinear here). Their ``((1 - x) * 255).astype(uint8)`` on scipy's already-uint8 (and
+contrast-stretched) output wraps around (on x86) to ``x - 1`` mod 256: the values shifted by one, except the
+darkest pixels (0 after the stretch), which became 255. We keep the plain frame (no stretch, shift or wrap;
+ha2018 README, Deviations).
 Actions: continuous ``Box([-1, 0, 0], [1, 1, 1])`` = (steer, gas, brake), native bounds, no frame skip;
 episodes up to 1000 steps (official ``model.py``: ``max_episode_length = 1000``), the limit is ``truncated``.
 

@@ -22,8 +22,9 @@ default (option ``skill``).
 
 Their ``_process_frame`` resized a float image with ``scipy.misc.imresize`` (which contrast-stretches it to
 0..255) and then applied ``((1 - x) * 255).astype(uint8)`` to the already-uint8 result; the float-to-uint8 cast
-wraps around on x86, which makes that ``x - 1`` (mod 256), i.e. the plain frame. We keep the plain resized frame, without the stretch and the
-off-by-one.
+wraps around on x86, which makes that ``x - 1`` (mod 256) of the stretched frame: the frame's values shifted by one,
+except its darkest pixels (0 after the stretch), which became 255. We keep the plain resized frame, without the
+stretch, the shift and the wrap (ha2018 README, Deviations).
 
 Actions, ``Discrete(3)`` (their controller output ``a`` in [-1, 1] was thresholded at +-1/3;
 ``action_from_scalar`` reproduces that mapping):
