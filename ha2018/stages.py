@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from ha2018 import media
+from ha2018.cmaes import load_strategy, save_strategy
 from ha2018.context import (Context, StageError, collected_frames, fixed_blas_threads, load_mdnrnn,
                             load_stage_file, load_vae, mdnrnn_epochs, refuse_if_used, rollouts_wanted, seed_torch,
                             stage_finished)
@@ -257,10 +258,9 @@ def train_controller(ctx: Context) -> None:
     if path.exists() and not ctx.last_round:  # an earlier round's C trains on (generations raised): not once
         refuse_if_used(ctx, "C", ctx.rollouts_dir / f"rollout_{rollouts_wanted(ctx.config, ctx.at_round):05d}.npz")
     drop_rows_after(ctx.dir / "metrics.jsonl", f"{prefix}/generation", state["generation"])  # see train_vae
-    # resume restarts CMA-ES from the saved mean and step size (its covariance is not checkpointed)
-    es = cma.CMAEvolutionStrategy(state["mean"].numpy(), state["sigma"],
-                                  {"popsize": config.popsize, "seed": ctx.config.seed + 1 + state["generation"],
-                                   "verbose": -9})
+    es = load_strategy(state["cma"]) if "cma" in state else cma.CMAEvolutionStrategy(  # exactly where it stopped
+        state["mean"].numpy(), state["sigma"],  # (checkpoints from before ha2018/cmaes.py: from mean and step size)
+        {"popsize": config.popsize, "seed": ctx.config.seed + 1 + state["generation"], "verbose": -9})
     pool = None
     if config.train_in == "real":
         pool = Pool(ctx.config.workers, ctx.task, ctx.config, load_vae(ctx), load_mdnrnn(ctx)[0])
@@ -289,7 +289,7 @@ def train_controller(ctx: Context) -> None:
                     state["best_eval"], state["best_params"] = score, torch.from_numpy(es.mean.copy())
             state["history"].append(record)
             state.update(generation=generation + 1, real_steps=state["real_steps"] + real_steps,
-                         mean=torch.from_numpy(es.mean.copy()), sigma=float(es.sigma))
+                         mean=torch.from_numpy(es.mean.copy()), sigma=float(es.sigma), cma=save_strategy(es))
             bar.set_postfix(best=f"{record['best']:.0f}", mean=f"{record['mean']:.0f}",
                             best_eval=f"{state['best_eval']:.0f}")
             ctx.run.log_metrics(frames + state["real_steps"], {f"{prefix}/{k}": v for k, v in record.items()})
