@@ -297,6 +297,56 @@ def test_atari_max_pools_the_last_two_frames():
     np.testing.assert_array_equal(obs[1], resize_image(np.maximum(screens[6], screens[7]), 64))
 
 
+class ScriptedALE:
+    """Stands in for the ALE after a reset: screen values count the frames played, the game ends at ``end_at``."""
+
+    def __init__(self, end_at: int) -> None:
+        self.frame, self.end_at = 0, end_at
+
+    def act(self, action: int) -> float:
+        self.frame += 1
+        return 0.0
+
+    def game_over(self) -> bool:
+        return self.frame >= self.end_at
+
+    def getScreenRGB(self, out: np.ndarray) -> None:
+        out[:] = self.frame
+
+    def lives(self) -> int:
+        return 5
+
+
+@pytest.mark.parametrize("protocol,pooled", [
+    ("dreamerv2", {8: 7, 6: 4, 9: 8}),  # gym AtariPreprocessing: a game over ends the repeat before its grab
+    ("atari100k", {8: 8, 6: 4, 9: 8}),  # V3: the last two frames grabbed, then the game over checked
+])
+def test_atari_game_over_inside_a_repeat_keeps_the_officials_frames(protocol, pooled):
+    for end_at, value in pooled.items():  # the game ends at frame 8 (last of step 2), 6 (second) or never
+        env = make_env("atari_pong", 0, protocol=protocol, gray=False)
+        env.reset()
+        env.unwrapped._ale = ScriptedALE(end_at)
+        env.step(0)  # frames 1-4: 3 and 4 grabbed
+        obs, _, terminated, _, _ = env.step(0)  # frames 5-8
+        image = obs["image"]
+        assert terminated == (end_at <= 8) and (image == value).all(), (protocol, end_at, np.unique(image))
+
+
+@pytest.mark.parametrize("protocol,low", [("dreamerv2", 1), ("atari100k", 0), ("atari200m", 0)])
+def test_atari_noops_at_reset_follow_the_official_range(protocol, low):
+    env = make_env("atari_pong", 0, protocol=protocol)
+    env.reset()
+    counts = []
+    for _ in range(200):  # gym AtariPreprocessing (V2): 1-30; V3 embodied: 0-30
+        ale, played = env.unwrapped._ale, []
+        env.unwrapped._ale = type("Counting", (), {"__getattr__": lambda self, name: getattr(ale, name),
+                                                   "act": lambda self, a: played.append(a) or ale.act(a)})()
+        env.reset()
+        env.unwrapped._ale = ale
+        counts.append(len(played))
+    assert min(counts) == low and max(counts) == 30
+
+
 # ---------------------------------------------------------------------------------------------- crafter
 
 

@@ -4,8 +4,11 @@ The DreamerV2/V3 protocol, implemented on ``ale_py.ALEInterface`` with frameskip
 official ``danijar/dreamerv3`` ``embodied/envs/atari.py`` does): each agent step repeats the action
 ``repeat`` = 4 frames, sums the rewards and max-pools the last two frames; the frame is resized to
 ``size`` x ``size`` with PIL bilinear (V3's ``resize: pillow``) and, if ``gray``, converted with the weights
-(0.299, 0.587, 0.114). At reset, a uniform number in [0, ``noops``] of NOOP frames is played (they count
-neither towards ``env_steps`` nor the time limit, as in V3). ``sticky`` sets ALE's
+(0.299, 0.587, 0.114). At reset, a uniform number in [``noop_min``, ``noops``] of NOOP frames is played (they
+count neither towards ``env_steps`` nor the time limit, as in V3). A repeat cut short by a game over or the time
+limit leaves the screens grabbed before it; the last frame is grabbed at a game over only with
+``game_over_frame`` (V3 grabs the last two frames of a repeat before it checks for a game over; V2's gym
+``AtariPreprocessing`` checks first). ``sticky`` sets ALE's
 ``repeat_action_probability`` to 0.25 (Machado et al. 2018). ``full_actions`` selects the 18-action legal set or
 the game's minimal set. The episode ends with ``terminated`` at game over; after ``max_steps`` = 108,000 frames
 (30 minutes) it ends with ``truncated`` (DreamerV2: a time limit is not terminal) or, with
@@ -17,8 +20,9 @@ every protocol).
 Protocols (``protocol=``), each option overridable:
 - ``dreamerv2``: gray 64x64, sticky, full actions, noops 30 (``danijar/dreamerv2`` ``common/envs.py`` Atari
   defaults; configs ``time_limit: 27000`` agent steps = 108,000 frames). V2 used gym's ``AtariPreprocessing``
-  (ALE grayscale, cv2 INTER_AREA resize, 1..30 noops); we use V3's RGB-resize-then-weights path, a small
-  pixel difference.
+  (ALE grayscale, cv2 INTER_AREA resize): its 1-30 noops (``noop_min`` 1) and its game over ending the repeat
+  before the frame is grabbed (``game_over_frame`` false) are kept; its image path is replaced by V3's
+  RGB-resize-then-weights, a small pixel difference.
 - ``atari200m``: DreamerV3 Atari-57, official ``configs.yaml`` (danijar/dreamerv3@e3f0224) ``env.atari``: gray
   96x96, sticky, full actions ("all"), noops 30, time limit terminal.
 - ``atari100k``: DreamerV3 ``env.atari100k``: RGB 64x64, no sticky actions, minimal ("needed") actions,
@@ -34,17 +38,17 @@ from ale_py import roms
 from tools.envs.wrappers import SeedFirstReset, UnknownTaskError, check_options, resize_image
 
 PROTOCOLS: dict[str, dict] = {
-    "dreamerv2": {"sticky": True, "noops": 30, "gray": True, "full_actions": True, "size": 64,
-                  "time_limit_terminal": False},
-    "atari200m": {"sticky": True, "noops": 30, "gray": True, "full_actions": True, "size": 96,
-                  "time_limit_terminal": True},
-    "atari100k": {"sticky": False, "noops": 30, "gray": False, "full_actions": False, "size": 64,
-                  "time_limit_terminal": True},
+    "dreamerv2": {"sticky": True, "noops": 30, "noop_min": 1, "gray": True, "full_actions": True, "size": 64,
+                  "time_limit_terminal": False, "game_over_frame": False},
+    "atari200m": {"sticky": True, "noops": 30, "noop_min": 0, "gray": True, "full_actions": True, "size": 96,
+                  "time_limit_terminal": True, "game_over_frame": True},
+    "atari100k": {"sticky": False, "noops": 30, "noop_min": 0, "gray": False, "full_actions": False, "size": 64,
+                  "time_limit_terminal": True, "game_over_frame": True},
 }
 DEFAULTS = {
     "protocol": "dreamerv2",
-    "sticky": None, "noops": None, "gray": None, "full_actions": None, "size": None,  # None: the protocol's
-    "time_limit_terminal": None,
+    "sticky": None, "noops": None, "noop_min": None, "gray": None, "full_actions": None, "size": None,
+    "time_limit_terminal": None, "game_over_frame": None,  # None: the protocol's
     "repeat": 4,  # all protocols: 4 frames per agent step
     "max_steps": 108_000,  # frames (30 minutes at 60 Hz); DreamerV2 time_limit 27000 agent steps x 4
 }
@@ -66,9 +70,11 @@ class Atari(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, game: str, seed: int, sticky: bool, noops: int, gray: bool, full_actions: bool,
-                 repeat: int, size: int, max_steps: int, time_limit_terminal: bool) -> None:
-        self._game, self._noops, self._gray, self._size = game, noops, gray, size
+    def __init__(self, game: str, seed: int, sticky: bool, noops: int, noop_min: int, gray: bool,
+                 full_actions: bool, repeat: int, size: int, max_steps: int, time_limit_terminal: bool,
+                 game_over_frame: bool) -> None:
+        self._game, self._noops, self._noop_min, self._gray, self._size = game, noops, noop_min, gray, size
+        self._game_over_frame = game_over_frame
         self._max_steps, self._time_limit_terminal = max_steps, time_limit_terminal
         self.action_repeat = repeat
         self._ale = ale_py.ALEInterface()
@@ -95,7 +101,7 @@ class Atari(gym.Env):
         if seed is not None:
             self._load(seed)
         self._ale.reset_game()
-        for _ in range(int(self._rng.integers(self._noops + 1))):
+        for _ in range(int(self._rng.integers(min(self._noop_min, self._noops), self._noops + 1))):
             self._ale.act(NOOP)
             if self._ale.game_over():
                 self._ale.reset_game()
@@ -115,8 +121,8 @@ class Atari(gym.Env):
             truncated = not terminated and self._steps >= self._max_steps
             if truncated and self._time_limit_terminal:
                 terminated, truncated = True, False
-            if frames > self.action_repeat - 2 or terminated or truncated:
-                self._grab()
+            if frames > self.action_repeat - 2 and (self._game_over_frame or not self._ale.game_over()):
+                self._grab()  # the two frames max-pooled
             if terminated or truncated:
                 break
         lives = self._ale.lives()
