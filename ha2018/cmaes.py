@@ -15,7 +15,7 @@ import cma
 import numpy as np
 import torch
 
-from tools.checkpoint import CheckpointError, rng_state, set_rng_state
+from tools.checkpoint import CheckpointError, numpy_rng_state, set_numpy_rng_state
 
 ALLOWED = {  # (module, name) a pickled CMAEvolutionStrategy of cma 4.5.0 refers to (544-1,088 parameters, 4-64
     "builtins": {"range"},  # candidates, 12 generations; builtins.getattr is handled apart)
@@ -60,7 +60,7 @@ class _Unpickler(pickle.Unpickler):
 def save_strategy(es: cma.CMAEvolutionStrategy) -> dict[str, Any]:
     """What ``load_strategy`` needs to go on exactly: the pickled strategy and NumPy's global RNG state."""
     blob = pickle.dumps(es, protocol=4)  # arrays as _reconstruct + bytes: no _frombuffer
-    return {"pickle": torch.frombuffer(bytearray(blob), dtype=torch.uint8), "numpy_rng": rng_state()["numpy"]}
+    return {"pickle": torch.frombuffer(bytearray(blob), dtype=torch.uint8), "numpy_rng": numpy_rng_state()}
 
 
 def load_strategy(saved: dict[str, Any]) -> cma.CMAEvolutionStrategy:
@@ -71,6 +71,5 @@ def load_strategy(saved: dict[str, Any]) -> cma.CMAEvolutionStrategy:
         raise CheckpointError(f"unreadable CMA-ES state in the controller checkpoint: {error}") from None
     if not isinstance(es, cma.CMAEvolutionStrategy):
         raise CheckpointError(f"the controller checkpoint's CMA-ES state is a {type(es).__name__}")
-    state = rng_state()
-    set_rng_state({**state, "numpy": saved["numpy_rng"]})
+    set_numpy_rng_state(saved["numpy_rng"])
     return es

@@ -5,8 +5,8 @@ official ``danijar/dreamerv3`` ``embodied/envs/atari.py`` does): each agent step
 ``repeat`` = 4 frames, sums the rewards and max-pools the last two frames; the frame is resized to
 ``size`` x ``size`` with PIL bilinear (V3's ``resize: pillow``) and, if ``gray``, converted with the weights
 (0.299, 0.587, 0.114). At reset, a uniform number in [``noop_min``, ``noops``] of NOOP frames is played (they
-count neither towards ``env_steps`` nor the time limit, as in V3). A repeat cut short by a game over or the time
-limit leaves the screens grabbed before it; the last frame is grabbed at a game over only with
+count neither towards ``env_steps`` nor the time limit, as in V3). A game over before the last two frames of a
+repeat leaves the screens grabbed before it; the frame of a game over is grabbed (if among the last two) only with
 ``game_over_frame`` (V3 grabs the last two frames of a repeat before it checks for a game over; V2's gym
 ``AtariPreprocessing`` checks first). ``sticky`` sets ALE's
 ``repeat_action_probability`` to 0.25 (Machado et al. 2018). ``full_actions`` selects the 18-action legal set or
@@ -117,11 +117,11 @@ class Atari(gym.Env):
         for frames in range(1, self.action_repeat + 1):
             reward += self._ale.act(action_id)
             self._steps += 1
-            terminated = self._ale.game_over()
+            terminated = game_over = self._ale.game_over()
             truncated = not terminated and self._steps >= self._max_steps
             if truncated and self._time_limit_terminal:
                 terminated, truncated = True, False
-            if frames > self.action_repeat - 2 and (self._game_over_frame or not self._ale.game_over()):
+            if frames > self.action_repeat - 2 and (self._game_over_frame or not game_over):
                 self._grab()  # the two frames max-pooled
             if terminated or truncated:
                 break
