@@ -190,6 +190,11 @@ Copied from the project's verified reference copy `../shared/published/` by
 - `MISSING.md`, `hyperparameters.md`, `UPSTREAM_README.md`: the reference's notes, unchanged.
 
 `tools/results` reads only this folder; `results/tables/` shows every row of the paper CSVs.
+
+Known errors in the reference notes (our configs follow the official code; these copies stay unchanged):
+`hyperparameters.md` line 100 counts DreamerV2's `train_every: 16` in environment frames, but the official
+`step` counts agent steps (one per transition), so it is 16 policy steps = 64 frames at action repeat 4
+(`dreamer_v2/configs.yaml`).
 """
 
 
