@@ -7,8 +7,9 @@ terminal states; a step whose DMC discount is 0 would be ``terminated``. The act
 env (rewards summed, ``info["env_steps"]`` = control steps), so a frame is rendered once per agent step.
 
 Options:
-- ``action_repeat``: int, default 2 (Dreamer: "fixed action repeat of R=2 across tasks"; DreamerV3 ``dmc:
-  repeat: 2``), or ``"planet"`` for PlaNet's per-domain repeats in ``PLANET_ACTION_REPEAT``.
+- ``action_repeat``: int, default 2 (Dreamer: "fixed action repeat of R=2 across tasks"; DreamerV3's
+  2023 code ``dmc: repeat: 2``; its 2024 code uses 1), or ``"planet"`` for PlaNet's per-domain repeats in
+  ``PLANET_ACTION_REPEAT``.
 - ``obs_type``: ``image`` | ``vector`` | ``both``; default ``image`` for ``dmc_*`` and ``vector`` for
   ``dmcproprio_*``. ``vector`` is every DMC observation flattened and concatenated in the suite's key order,
   float32.
@@ -29,7 +30,7 @@ from tools.envs.wrappers import SeedFirstReset, UnknownTaskError, check_options
 PLANET_ACTION_REPEAT = {"cartpole": 8, "reacher": 4, "cheetah": 4, "finger": 2, "ball_in_cup": 4, "walker": 2}
 CAMERAS = {"quadruped": 2}  # danijar/dreamer wrappers.py: dict(quadruped=2).get(domain, 0)
 DEFAULTS = {
-    "action_repeat": 2,  # Dreamer / DreamerV3 configs: repeat 2
+    "action_repeat": 2,  # Dreamer, DreamerV2 and the 2023 DreamerV3 configs: repeat 2
     "obs_type": None,  # image for dmc_*, vector for dmcproprio_*
     "size": 64,  # all Dreamer papers and PlaNet: 64x64 RGB
     "camera": None,  # CAMERAS, default 0
