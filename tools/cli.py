@@ -92,6 +92,8 @@ def paper_main(prog: str, description: str, build_config: ConfigBuilder, train: 
     args = parser.parse_args(argv)
     reuse_freed_memory()
     try:
+        if args.seed < 0:
+            raise ValueError(f"--seed must be a number >= 0, got {args.seed}")
         config = build_config(args.task, args.preset, args.seed, args.set)
         if args.command == "train":
             run_train(args, config, train())
