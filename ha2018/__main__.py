@@ -68,7 +68,7 @@ def config_for(task: str, preset: str, overrides: list[str]):
 def open_context(task: str, preset: str, overrides: list[str], logdir: str | Path | None,
                  model_dir: Path | None = None) -> Context:
     config = config_for(task, preset, overrides)
-    torch.set_num_threads(1)  # V's convolutions give other bits on two; M and the dream take `threads`
+    torch.set_num_threads(config.threads)
     logdir = Path(logdir) if logdir else default_logdir("ha2018", task, preset, config.seed)
     run = Run.create("ha2018", task, preset, config.seed, config=config, logdir=logdir, method="world_models",
                      strict=True, safe_keys=SAFE_TO_CHANGE, added_keys=ADDED_KEYS)

@@ -2,12 +2,9 @@
 error, per-stage torch seeding and loading the trained V and M."""
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -35,31 +32,6 @@ def fixed_blas_threads():
     dream the last bit decides which dreams survive: left to ``OMP_NUM_THREADS`` (default: one per core), the same
     command and seed trained a different controller on another shell or machine."""
     return threadpool_limits(limits=CMA_BLAS_THREADS, user_api="blas")
-
-
-@contextlib.contextmanager
-def m_threads(threads: int):
-    """torch threads ``threads`` while M trains or dreams; one elsewhere. M's updates and the batched dream steps
-    give the same bits at 1 and 2 threads (tests/test_ha2018_reliability.py), V's convolutions do not: V trains,
-    encodes and is checked on one thread whatever ``threads`` says."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-Result = TypeVar("Result")
-
-
-def with_m_threads(stage: Callable[["Context"], Result]) -> Callable[["Context"], Result]:
-    """A stage run under ``m_threads(ctx.config.threads)``."""
-    @functools.wraps(stage)
-    def run(ctx: "Context") -> Result:
-        with m_threads(ctx.config.threads):
-            return stage(ctx)
-    return run
 
 
 class StageError(RuntimeError):

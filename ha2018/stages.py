@@ -14,8 +14,8 @@ from tqdm import tqdm
 from ha2018 import media
 from ha2018.cmaes import load_strategy, save_strategy
 from ha2018.context import (Context, StageError, collected_frames, fixed_blas_threads, load_mdnrnn,
-                            load_stage_file, load_vae, m_threads, mdnrnn_epochs, refuse_if_used, rollouts_wanted,
-                            seed_torch, stage_finished, with_m_threads)
+                            load_stage_file, load_vae, mdnrnn_epochs, refuse_if_used, rollouts_wanted, seed_torch,
+                            stage_finished)
 from ha2018.data import (collect_lengths, drop_rows_after, frame_batches, load_rollout, load_series,
                          open_collect_log, rollout_index, rollout_paths, save_series, series_count,
                          write_json)
@@ -153,7 +153,6 @@ def mdnrnn_complete(ctx: Context) -> bool:
     return stage_finished(ctx.path("mdnrnn.pt", shared=True), "epoch", mdnrnn_epochs(ctx.config, ctx.at_round))
 
 
-@with_m_threads
 def train_mdnrnn(ctx: Context) -> None:
     config, device, path = ctx.config.mdnrnn, ctx.device, ctx.path("mdnrnn.pt", shared=True)
     series = ctx.path("series.npz", shared=True)
@@ -247,7 +246,6 @@ def make_fitness(ctx: Context, pool: Pool | None) -> Callable[[np.ndarray, int, 
     return fitness
 
 
-@with_m_threads
 def train_controller(ctx: Context) -> None:
     if ctx.config.controller.train_in == "dream":
         check_dream(ctx)  # first: a failed check may add a round, which renames this round's files
@@ -360,10 +358,9 @@ def evaluate(ctx: Context) -> dict:
         dream = BatchedDream(m, initial_mu, initial_logvar, config.controller.temperature,
                              config.controller.done_mode, torch.Generator().manual_seed(EVAL_SEED),
                              config.mdnrnn.done_weight)
-        with m_threads(config.threads):
-            dream_scores = dream_returns(dream, build_controller(config, task), torch.from_numpy(params)[None],
-                                         config.evaluate.dream_trials, task, config.controller.inputs,
-                                         config.controller.max_steps)[0].numpy()
+        dream_scores = dream_returns(dream, build_controller(config, task), torch.from_numpy(params)[None],
+                                     config.evaluate.dream_trials, task, config.controller.inputs,
+                                     config.controller.max_steps)[0].numpy()
         extra.update(temperature=float(config.controller.temperature), dream_score=float(dream_scores.mean()),
                      dream_score_std=float(dream_scores.std()))
     seed_torch(config.seed, "video")

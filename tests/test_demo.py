@@ -38,7 +38,7 @@ def test_demo_prints_beside_the_committed_record_and_leaves_it(tmp_path, monkeyp
     monkeypatch.setattr("tools.results.__main__.main", lambda argv: calls.append(argv) or 0)
     demo.main(records)
     out = capsys.readouterr().out
-    assert calls == [["all", "--task", "doom_take_cover", "--preset", "small", "--seed", "0", "--set", "threads=2"], []]
+    assert calls == [["all", "--task", "doom_take_cover", "--preset", "small", "--seed", "0"], []]
     assert "this run (runs/ha2018/doom_take_cover/small_seed0): real game 350 ± 10 over 2 trials, random policy " \
            "220 ± 100 on the same seeds, dream 900 ± 50" in out
     assert f"committed record ({committed}): real game 287 ± 110 over 100 trials" in out

@@ -55,9 +55,7 @@ def compare_with_committed(run_dir: Path, records: Path = RECORDS) -> str:
 def main(records: Path = RECORDS, seed: int = 0) -> None:
     from ha2018.__main__ import main as ha2018_main
     from tools.results.__main__ import main as results_main
-    # two torch threads for M and the dream (the same bits as one; ha2018/configs.yaml `threads`): the demo is
-    # assumed to have the machine to itself
-    code = ha2018_main(["all", "--task", TASK, "--preset", PRESET, "--seed", str(seed), "--set", "threads=2"])
+    code = ha2018_main(["all", "--task", TASK, "--preset", PRESET, "--seed", str(seed)])
     if code:
         sys.exit(code)
     results_main([])
