@@ -223,7 +223,8 @@ def test_state_vector_agent_of_the_small_preset():
     (["train", "--task", "atari_pong"], "DeepMind Control from pixels only"),
     (["train", "--task", "crafter_reward"], "DeepMind Control from pixels only"),
     (["train", "--task", "dmc_cartpole_swingup", "--set", "agent.nope=1"], "agent.nope"),
-    (["train", "--task", "dmc_cartpole_swingup", "--seed", "-1"], "--seed must be a number >= 0, got -1"),
+    (["train", "--task", "dmc_cartpole_swingup", "--seed", "-1"], "seed must be a number >= 0, got -1"),
+    (["train", "--task", "dmc_cartpole_swingup", "--set", "seed=-2"], "seed must be a number >= 0, got -2"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2

@@ -92,9 +92,9 @@ def paper_main(prog: str, description: str, build_config: ConfigBuilder, train: 
     args = parser.parse_args(argv)
     reuse_freed_memory()
     try:
-        if args.seed < 0:
-            raise ValueError(f"--seed must be a number >= 0, got {args.seed}")
         config = build_config(args.task, args.preset, args.seed, args.set)
+        if config.seed < 0:  # from --seed or --set seed=
+            raise ValueError(f"seed must be a number >= 0, got {config.seed}")
         if args.command == "train":
             run_train(args, config, train())
         elif args.command == "baseline":
